@@ -1,0 +1,296 @@
+"""`killswitch`: every action the tray can do, scriptable. A public contract: see the README.
+
+Exit codes: 0 done; 1 `check` says stopped, or the command did only part of its job (the error
+says which part); 2 bad usage or refused input; 3 the flag could not be written or removed.
+Imports are lazy so `check` and `stop` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FLAG = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    from killswitch import __version__
+
+    p = argparse.ArgumentParser(prog="killswitch", description="Stop every AI agent at once; resume deliberately.")
+    p.add_argument("--version", action="version", version=f"killswitch {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    s = sub.add_parser("stop", help="stop everything now (no questions asked)")
+    s.add_argument("--reason", default="", metavar="TEXT", help="a note for humans, stored in the flag's message")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    s = sub.add_parser("resume", help="let agents run again (deliberately)")
+    s.add_argument("--yes", action="store_true", help="no countdown or typed confirmation (for scripts)")
+    s.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    s = sub.add_parser("status", help="show whether agents are stopped, since when and why")
+    s.add_argument("--json", action="store_true")
+
+    sub.add_parser("check", help="exit 0 when agents may run, 1 when stopped or unknown")
+    sub.add_parser("flag-path", help="print where the flag file lives")
+    sub.add_parser("config-path", help="print where config.toml lives")
+
+    s = sub.add_parser("guard", help="run CMD in its own process group, frozen while stopped")
+    s.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
+
+    sub.add_parser("doctor", help="what works here, what does not, and why")
+
+    s = sub.add_parser("rules", help="check the process rules")
+    s.add_argument("--dry-run", action="store_true", help="show what each rule matches right now (default)")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("hooks", help="install agent hooks that block tool calls while stopped")
+    s.add_argument("action", choices=("install", "uninstall", "print"))
+    s.add_argument("agent", metavar="AGENT")
+
+    s = sub.add_parser("serve", help="run the engine without a tray, keeping the stop path warm")
+    s.add_argument("--refresh", type=float, default=10.0, metavar="SECONDS",
+                   help="how often to re-index matching processes (default 10)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = globals()[f"cmd_{args.command.replace('-', '_')}"]
+    try:
+        return int(handler(args) or 0)
+    except KeyboardInterrupt:
+        print("killswitch: interrupted", file=sys.stderr)
+        return 130
+
+
+def _err(message: str) -> None:
+    print(f"killswitch: {message}", file=sys.stderr)
+
+
+def _paths():
+    from killswitch.core.paths import Paths
+
+    return Paths.from_env()
+
+
+def cmd_flag_path(args: argparse.Namespace) -> int:
+    from killswitch.core.flag import flag_path
+
+    print(flag_path())
+    return EXIT_OK
+
+
+def cmd_config_path(args: argparse.Namespace) -> int:
+    print(_paths().config_file)
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from killswitch.core.flag import exists, flag_path
+
+    return EXIT_PARTIAL if exists(flag_path()) else EXIT_OK
+
+
+def _via_service(paths, payload: dict[str, Any]) -> dict[str, Any] | None:
+    from killswitch import service
+
+    try:
+        return service.request(paths, payload)
+    except service.NoService:
+        return None
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    paths = _paths()
+    reply = _via_service(paths, {"cmd": "stop", "reason": "cli", "message": args.reason})
+    if reply is None:
+        from killswitch.core.engine import Engine
+
+        engine = Engine(paths)
+        reply = engine.stop("cli", args.reason).to_json()
+    if args.json:
+        print(json.dumps(reply, indent=2))
+    else:
+        _print_stop(reply)
+    if not reply.get("flag_written"):
+        return EXIT_FLAG
+    return EXIT_OK if reply.get("ok") else EXIT_PARTIAL
+
+
+def _print_stop(reply: dict[str, Any]) -> None:
+    if reply.get("flag_written"):
+        word = "Already stopped" if reply.get("already_stopped") else "Stopped"
+        suspended, terminated = reply.get("suspended", []), reply.get("terminated", [])
+        print(f"{word}. Suspended {len(suspended)} process(es), terminated {len(terminated)}.")
+        for item in suspended + terminated:
+            print(f"  {item['action']:<9} {item['pid']:>7}  {item['name']}  (rule: {item['rule']})")
+    for line in reply.get("skipped", []):
+        print(f"  note: {line}")
+    for line in reply.get("refused", []):
+        _err(line)
+    for line in reply.get("errors", []):
+        _err(line)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from killswitch.core.flag import exists
+
+    paths = _paths()
+    if not exists(paths.flag):
+        print("Not stopped: agents may already run.")
+        return EXIT_OK
+    if not args.yes:
+        if not sys.stdin.isatty():
+            _err("resume is deliberate: run it in a terminal to confirm, or pass --yes in scripts")
+            return EXIT_USAGE
+        if not _confirm_resume(paths):
+            print("Still stopped.")
+            return EXIT_PARTIAL
+    reply = _via_service(paths, {"cmd": "resume"})
+    if reply is None:
+        from killswitch.core.engine import Engine
+
+        reply = Engine(paths).resume().to_json()
+    if args.json:
+        print(json.dumps(reply, indent=2))
+    else:
+        print(f"Resumed. Continued {len(reply.get('continued', []))} process(es).")
+        for line in reply.get("errors", []):
+            _err(line)
+    if reply.get("errors"):
+        return EXIT_FLAG
+    return EXIT_OK
+
+
+RESUME_WORD = "resume"
+
+
+def _confirm_resume(paths) -> bool:
+    import time
+
+    from killswitch.core import config
+
+    try:
+        seconds = min(config.load(paths.config_file).resume_countdown, 5)
+    except config.ConfigError:
+        seconds = 5
+    for left in range(seconds, 0, -1):
+        print(f"\rResuming is deliberate. Take a breath: {left} s ", end="", flush=True)
+        time.sleep(1)
+    print("\r" + " " * 50 + "\r", end="")
+    try:
+        typed = input(f'Type "{RESUME_WORD}" to let agents run again: ')
+    except EOFError:
+        return False
+    return typed.strip().lower() == RESUME_WORD
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from killswitch.core.engine import Engine
+
+    status = Engine(_paths()).status()
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return EXIT_OK
+    if status["state"] == "running":
+        print("Running: agents may work.")
+        return EXIT_OK
+    print(f"STOPPED since {status['since'] or 'an unknown time'} (reason: {status['reason'] or 'unknown'})")
+    if status["message"]:
+        print(f"  message: {status['message']}")
+    if status["until"]:
+        print(f"  until:   {status['until']}")
+    if status["problem"]:
+        print(f"  note:    {status['problem']} (still counts as stopped)")
+    for proc in status["processes"]:
+        print(f"  {proc['action']:<9} {proc['pid']:>7}  {proc['name']}  state={proc['state']}  (rule: {proc['rule']})")
+    return EXIT_OK
+
+
+def cmd_guard(args: argparse.Namespace) -> int:
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        _err("guard needs a command: killswitch guard -- CMD ARGS…")
+        return EXIT_USAGE
+    from killswitch.guard import run_guard
+
+    return run_guard(cmd)
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from killswitch.core import config
+    from killswitch.core.engine import Engine
+
+    paths = _paths()
+    try:
+        cfg = config.load(paths.config_file)
+    except config.ConfigError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    selection = Engine(paths).select_now(cfg)
+    by_rule: dict[str, list[Any]] = {r.name: [] for r in cfg.rules}
+    for target in selection.targets:
+        by_rule.setdefault(target.rule, []).append(target)
+    if args.json:
+        print(json.dumps({
+            "rules": [{"name": r.name, "action": r.action, "process": r.process, "cmdline": r.cmdline, "env": r.env,
+                       "matches": [{"pid": t.pid, "name": t.name, "why": t.why} for t in by_rule.get(r.name, [])]}
+                      for r in cfg.rules],
+            "refused": selection.refused, "skipped": selection.skipped}, indent=2))
+        return EXIT_USAGE if selection.refused else EXIT_OK
+    if not cfg.rules:
+        print(f"No process rules in {paths.config_file}: only cooperating agents will stop.")
+    for rule in cfg.rules:
+        hits = by_rule.get(rule.name, [])
+        print(f"{rule.name}  [{rule.action}]  {len(hits)} process(es)")
+        for t in hits:
+            print(f"  {t.pid:>7}  {t.name:<20} {t.why}")
+    for line in selection.skipped:
+        print(f"note: {line}")
+    for line in selection.refused:
+        _err(line)
+    return EXIT_USAGE if selection.refused else EXIT_OK
+
+
+def cmd_hooks(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from killswitch import agents
+    from killswitch.core.flag import flag_path
+
+    try:
+        if args.action == "print":
+            print(agents.snippet(args.agent, flag_path()))
+            return EXIT_OK
+        if args.action == "install":
+            result = agents.install(args.agent, Path.home(), flag_path())
+        else:
+            result = agents.uninstall(args.agent, Path.home())
+    except agents.HookError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    print(result.detail)
+    if result.backup:
+        print(f"  backup: {result.backup}")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from killswitch.doctor import run
+
+    return run(_paths())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from killswitch.headless import serve
+
+    return serve(_paths(), refresh=args.refresh)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure logic: flag protocol, rules, config and the engine. No Qt import here."""

@@ -1,0 +1,289 @@
+"""The engine: the one owner of the stop state and the only writer of the flag.
+
+Every trigger (hotkey, tray, CLI, schedule, another machine) is a call into it. State is derived
+from persisted facts (the flag file and the record of what was frozen), never from memory, so a
+restart between stop and resume changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from killswitch.core import config as configmod
+from killswitch.core import flag as flagmod
+from killswitch.core.lock import EngineLock, LockTimeout
+from killswitch.core.paths import Paths, ensure_dir
+from killswitch.core.selection import Context, Selection, Target, select
+from killswitch.platform import control, procfs
+
+Clock = Callable[[], dt.datetime]
+
+
+@dataclass
+class StopReport:
+    already_stopped: bool = False
+    flag_written: bool = False
+    acted: list[control.Record] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    killed: list[control.Record] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.flag_written and not self.errors and not self.refused
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "already_stopped": self.already_stopped,
+            "flag_written": self.flag_written,
+            "suspended": [r.to_json() for r in self.acted if r.action == "suspend"],
+            "terminated": [r.to_json() for r in self.acted if r.action == "terminate"],
+            "killed": [r.to_json() for r in self.killed],
+            "refused": self.refused,
+            "skipped": self.skipped,
+            "errors": self.errors,
+        }
+
+
+@dataclass
+class ResumeReport:
+    was_stopped: bool = False
+    continued: list[control.Record] = field(default_factory=list)
+    gone: list[control.Record] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "was_stopped": self.was_stopped,
+            "continued": [r.to_json() for r in self.continued],
+            "gone": [r.to_json() for r in self.gone],
+            "errors": self.errors,
+        }
+
+
+@dataclass
+class _Warm:
+    """What a long-running engine knows ahead of a stop: the matching processes, already pinned."""
+
+    targets: list[Target]
+    handles: dict[int, procfs.Handle]
+    selection: Selection
+
+
+class Engine:
+    def __init__(
+        self,
+        paths: Paths,
+        clock: Clock = flagmod.now_utc,
+        load_config: Callable[[Any], configmod.Config] = configmod.load,
+        lock_timeout: float = 5.0,
+    ):
+        self.paths = paths
+        self.clock = clock
+        self._load_config = load_config
+        self._lock = EngineLock(paths.lock_file, timeout=lock_timeout)
+        self._mutex = threading.RLock()
+        self._warm: _Warm | None = None
+
+    # ------------------------------------------------------------------ reading
+    def reading(self) -> flagmod.FlagReading:
+        return flagmod.read_flag(self.paths.flag)
+
+    def is_stopped(self) -> bool:
+        return flagmod.exists(self.paths.flag)
+
+    def frozen(self) -> list[control.Record]:
+        try:
+            raw = json.loads(self.paths.frozen_file.read_text("utf-8"))
+            return [control.Record.from_json(item) for item in raw.get("processes", [])]
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return []
+
+    def status(self) -> dict[str, Any]:
+        reading = self.reading()
+        frozen = []
+        if reading.stopped:
+            for record in self.frozen():
+                alive = procfs.current_start(record.pid) == record.start
+                frozen.append({**record.to_json(), "state": procfs.read_state(record.pid) if alive else "gone"})
+        return {
+            "state": "stopped" if reading.stopped else "running",
+            "reason": reading.reason,
+            "message": reading.message,
+            "since": flagmod.iso(reading.since),
+            "until": flagmod.iso(reading.until),
+            "flag": str(self.paths.flag),
+            "problem": reading.problem,
+            "processes": frozen,
+        }
+
+    # ------------------------------------------------------------------ selecting
+    def config(self) -> configmod.Config:
+        return self._load_config(self.paths.config_file)
+
+    def select_now(self, cfg: configmod.Config | None = None) -> Selection:
+        """A full scan of the user's processes against the rules (what `rules --dry-run` shows)."""
+        cfg = cfg or self.config()
+        ctx = Context.here(procfs.ancestors(os.getpid()))
+        table = {p.pid: p for p in procfs.scan(os.getuid())}
+        return select(table, cfg.rules, ctx, procfs.read_environ, procfs.read_exe_base)
+
+    def refresh(self) -> Selection:
+        """Re-index the matching processes so the next stop signals them without a scan."""
+        selection = self.select_now()
+        handles: dict[int, procfs.Handle] = {}
+        for target in selection.targets:
+            handle = procfs.Handle.open(target.pid, target.start)
+            if handle is not None:
+                handles[target.pid] = handle
+        with self._mutex:
+            old, self._warm = self._warm, _Warm(selection.targets, handles, selection)
+        if old is not None:
+            for pid, handle in old.handles.items():
+                if handles.get(pid) is not handle:
+                    handle.close()
+        return selection
+
+    # ------------------------------------------------------------------ stopping
+    def stop(
+        self,
+        reason: str,
+        message: str = "",
+        until: dt.datetime | None = None,
+        full_scan: bool = True,
+        only_if_stopped: bool = False,
+    ) -> StopReport:
+        """Stop everything. Never asks, never needs the network, the journal or the config to be
+        valid: the flag is written first-or-nearly and the rules are applied as far as they can be."""
+        report = StopReport()
+        ctx = Context.here(procfs.ancestors(os.getpid()))
+        signaller = control.Signaller(ctx)
+        with self._mutex:
+            try:
+                self._lock.acquire()
+            except LockTimeout as exc:
+                report.errors.append(f"{exc}; stopping without it")
+            try:
+                if only_if_stopped and not self.is_stopped():
+                    return report
+                warm = self._warm
+                if warm is not None:  # the fast path: known processes, pinned handles, no scan
+                    for target in warm.targets:
+                        signaller.act(target, warm.handles.get(target.pid))
+                self._write_flag(report, reason, message, until)
+                if full_scan or warm is None:
+                    self._apply_rules(signaller, report)
+                elif warm is not None:
+                    report.refused.extend(warm.selection.refused)
+                    report.skipped.extend(warm.selection.skipped)
+                signaller.sweep_children()
+                report.acted = list(signaller.records.values())
+                report.errors.extend(signaller.failed)
+                self._persist(signaller.records.values(), report)
+            finally:
+                self._lock.release()
+        if any(r.action == "terminate" for r in report.acted):
+            grace = self._grace()
+            report.killed = control.finish_terminations(signaller.handles, report.acted, grace)
+        return report
+
+    def enforce(self) -> StopReport:
+        """While stopped, stop what started since (a relaunched agent). Does nothing when running."""
+        return self.stop("cli", only_if_stopped=True)
+
+    def _write_flag(self, report: StopReport, reason: str, message: str, until: dt.datetime | None) -> None:
+        reading = self.reading()
+        if reading.stopped and reading.data is not None:
+            report.already_stopped = True
+            report.flag_written = True
+            return
+        try:
+            flagmod.write_flag(self.paths.flag, flagmod.make_flag(reason, message, self.clock(), until))
+            report.flag_written = True
+        except OSError as exc:
+            report.errors.append(
+                f"cannot write the flag {self.paths.flag}: {exc.strerror or exc}. "
+                "Make its directory writable, or set KILLSWITCH_FLAG to a writable path."
+            )
+
+    def _apply_rules(self, signaller: control.Signaller, report: StopReport) -> None:
+        try:
+            cfg = self.config()
+        except configmod.ConfigError as exc:
+            report.errors.append(f"process rules not applied: {exc}")
+            return
+        selection = self.select_now(cfg)
+        report.refused.extend(selection.refused)
+        report.skipped.extend(selection.skipped)
+        signaller.act_all(selection.targets)
+
+    def _grace(self) -> float:
+        try:
+            return self.config().terminate_grace
+        except configmod.ConfigError:
+            return configmod.Config().terminate_grace
+
+    def _persist(self, records: Any, report: StopReport) -> None:
+        merged = {(r.pid, r.start): r for r in self.frozen()}
+        for record in records:
+            merged[(record.pid, record.start)] = record
+        try:
+            ensure_dir(self.paths.state_dir)
+            _write_json(self.paths.frozen_file, {"version": 1, "processes": [r.to_json() for r in merged.values()]})
+        except OSError as exc:
+            report.errors.append(
+                f"cannot record the frozen processes in {self.paths.frozen_file}: {exc.strerror or exc}; "
+                "a resume from another process will not find them"
+            )
+
+    # ------------------------------------------------------------------ resuming
+    def resume(self) -> ResumeReport:
+        report = ResumeReport()
+        with self._mutex:
+            self._lock.acquire()
+            try:
+                report.was_stopped = self.is_stopped()
+                report.continued, report.gone = control.resume(self.frozen())
+                try:
+                    flagmod.clear_flag(self.paths.flag)
+                except OSError as exc:
+                    report.errors.append(f"cannot remove the flag {self.paths.flag}: {exc.strerror or exc}")
+                try:
+                    self.paths.frozen_file.unlink()
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    report.errors.append(f"cannot clear {self.paths.frozen_file}: {exc.strerror or exc}")
+            finally:
+                self._lock.release()
+        return report
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._warm is not None:
+                for handle in self._warm.handles.values():
+                    handle.close()
+                self._warm = None
+
+
+def _write_json(path: Any, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

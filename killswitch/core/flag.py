@@ -1,0 +1,202 @@
+"""The flag file: where it lives, what it says, and how it is written and read.
+
+Standard library only: the agent-side client imports this module. The file existing means
+"stop"; its content is for humans and tools and may be missing or garbled (still "stop").
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import socket
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+FLAG_VERSION = 1
+FLAG_NAME = "STOP"
+APP_NAME = "killswitch"
+REASONS = ("hotkey", "tray", "cli", "off-day", "remote")
+
+
+def default_state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """platformdirs' user_state_dir("killswitch"), rebuilt with the standard library.
+
+    The client may not import platformdirs; a test keeps the two in step.
+    """
+    env = os.environ if environ is None else environ
+    if sys.platform == "win32":
+        base = env.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / APP_NAME
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / APP_NAME
+    base = env.get("XDG_STATE_HOME", "").strip()
+    if not base:
+        home = env.get("HOME") or str(Path.home())
+        base = os.path.join(home, ".local", "state")
+    return Path(base) / APP_NAME
+
+
+def flag_path(environ: Mapping[str, str] | None = None) -> Path:
+    """`$KILLSWITCH_FLAG` if set, else `<user state dir>/killswitch/STOP`."""
+    env = os.environ if environ is None else environ
+    override = env.get("KILLSWITCH_FLAG", "")
+    if override:
+        return Path(override)
+    return default_state_dir(env) / FLAG_NAME
+
+
+def now_utc() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+def iso(moment: _dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        raise ValueError("flag times must carry a UTC offset")
+    return moment.isoformat(timespec="seconds")
+
+
+def parse_iso(text: Any) -> _dt.datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = _dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def make_flag(
+    reason: str,
+    message: str = "",
+    since: _dt.datetime | None = None,
+    until: _dt.datetime | None = None,
+) -> dict[str, Any]:
+    if reason not in REASONS:
+        raise ValueError(f"unknown stop reason {reason!r}; expected one of {', '.join(REASONS)}")
+    return {
+        "version": FLAG_VERSION,
+        "state": "stopped",
+        "reason": reason,
+        "message": message,
+        "since": iso(since or now_utc()),
+        "until": iso(until),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+    }
+
+
+@dataclass(frozen=True)
+class FlagReading:
+    """What a reader learns. `stopped` is True whenever the file exists or cannot be checked."""
+
+    stopped: bool
+    data: dict[str, Any] | None = None
+    problem: str | None = None  # why the content could not be used, when it could not
+
+    @property
+    def reason(self) -> str | None:
+        return _str_or_none(self.data, "reason")
+
+    @property
+    def message(self) -> str | None:
+        return _str_or_none(self.data, "message")
+
+    @property
+    def since(self) -> _dt.datetime | None:
+        return parse_iso((self.data or {}).get("since"))
+
+    @property
+    def until(self) -> _dt.datetime | None:
+        return parse_iso((self.data or {}).get("until"))
+
+
+def _str_or_none(data: dict[str, Any] | None, key: str) -> str | None:
+    value = (data or {}).get(key)
+    return value if isinstance(value, str) else None
+
+
+def exists(path: Path | str) -> bool:
+    """Fail closed: only a confirmed absence means "not stopped"."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def read_flag(path: Path | str) -> FlagReading:
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(65536)
+    except FileNotFoundError:
+        return FlagReading(stopped=False)
+    except NotADirectoryError:
+        return FlagReading(stopped=False)
+    except OSError as exc:
+        return FlagReading(stopped=True, problem=f"cannot read {path}: {exc.strerror or exc}")
+    if not raw.strip():
+        return FlagReading(stopped=True, problem="the flag file is empty")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        return FlagReading(stopped=True, problem=f"the flag file is not valid JSON: {exc}")
+    if not isinstance(data, dict):
+        return FlagReading(stopped=True, problem="the flag file is not a JSON object")
+    return FlagReading(stopped=True, data=data)
+
+
+def write_flag(path: Path | str, data: Mapping[str, Any]) -> None:
+    """Atomically replace the flag: temp file in the same directory, fsync, rename."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    payload = (json.dumps(dict(data), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=".STOP.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(target.parent)
+
+
+def clear_flag(path: Path | str) -> bool:
+    """Remove the flag. True if a flag was there."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    _fsync_dir(Path(path).parent)
+    return True
+
+
+def _fsync_dir(directory: Path) -> None:
+    if sys.platform == "win32":
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

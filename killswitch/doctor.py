@@ -1,0 +1,112 @@
+"""`killswitch doctor`: one line per part — works, degraded (and why), or broken (and what to do)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from killswitch.core.paths import Paths
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+
+
+def checks(paths: Paths) -> list[tuple[str, str, str]]:
+    rows: list[tuple[str, str, str]] = []
+    for name, check in (("flag", lambda: [_flag(paths)]), ("config", lambda: _config(paths)),
+                        ("process control", lambda: [_processes()]), ("flag watching", lambda: [_watch(paths)]),
+                        ("engine", lambda: [_engine(paths)]), ("agent hooks", _hooks)):
+        try:
+            rows.extend(check())
+        except Exception as exc:  # noqa: BLE001 - the doctor reports a broken part, it never dies of it
+            rows.append((FAIL, name, f"check crashed: {type(exc).__name__}: {exc}"))
+    return rows
+
+
+def run(paths: Paths) -> int:
+    rows = checks(paths)
+    width = max(len(name) for _, name, _ in rows)
+    for level, name, detail in rows:
+        print(f"[{level:>4}] {name:<{width}}  {detail}")
+    return 1 if any(level == FAIL for level, _, _ in rows) else 0
+
+
+def _flag(paths: Paths) -> tuple[str, str, str]:
+    from killswitch.core.flag import read_flag
+
+    directory = paths.flag.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".doctor."):
+            pass
+    except OSError as exc:
+        return FAIL, "flag", f"{paths.flag}: cannot write in {directory} ({exc.strerror or exc}); stop cannot work"
+    reading = read_flag(paths.flag)
+    state = "STOPPED" if reading.stopped else "running"
+    extra = f"; {reading.problem}" if reading.problem else ""
+    return OK, "flag", f"{paths.flag} (now {state}{extra})"
+
+
+def _config(paths: Paths) -> list[tuple[str, str, str]]:
+    from killswitch.core import config
+
+    try:
+        cfg = config.load(paths.config_file)
+    except config.ConfigError as exc:
+        return [(FAIL, "config", f"{exc} — stop still writes the flag but applies no process rule")]
+    where = paths.config_file if paths.config_file.exists() else f"{paths.config_file} (absent: defaults)"
+    rows = [(OK, "config", str(where))]
+    if not cfg.rules:
+        rows.append((WARN, "process rules", "none: only cooperating agents stop (see `killswitch rules`)"))
+    else:
+        rows.append((OK, "process rules", f"{len(cfg.rules)} rule(s); `killswitch rules --dry-run` shows matches"))
+    return rows
+
+
+def _processes() -> tuple[str, str, str]:
+    from killswitch.platform import procfs
+
+    if procfs.HAVE_PIDFD:
+        return OK, "process control", "/proc scan and pidfd signals (a recycled PID is never hit)"
+    if procfs.HAVE_PROC:
+        return WARN, "process control", "/proc without pidfd: PIDs are re-checked by start time before each signal"
+    return WARN, "process control", "psutil fallback: slower scans, PIDs re-checked by create time"
+
+
+def _watch(paths: Paths) -> tuple[str, str, str]:
+    try:
+        from killswitch.core.watch import FlagWatcher
+
+        with FlagWatcher(paths.flag) as watcher:
+            backend = watcher.backend
+    except Exception as exc:  # noqa: BLE001 - doctor reports, never crashes
+        return WARN, "flag watching", f"unavailable ({exc}); clients poll"
+    if backend == "inotify":
+        return OK, "flag watching", "inotify: clients and guard wake at once"
+    return WARN, "flag watching", f"{backend}: clients poll every 50 ms"
+
+
+def _engine(paths: Paths) -> tuple[str, str, str]:
+    from killswitch import service
+
+    try:
+        reply = service.request(paths, {"cmd": "ping"}, timeout=1.0)
+    except service.NoService:
+        return OK, "engine", "none running: the CLI runs the engine itself (a cold stop scans all processes)"
+    return OK, "engine", f"running as PID {reply.get('pid')} on {paths.socket_file}"
+
+
+def _hooks() -> list[tuple[str, str, str]]:
+    from killswitch import agents
+
+    home = Path(os.path.expanduser("~"))
+    installed = []
+    for agent in agents.SUPPORTED:
+        try:
+            if agents.is_installed(agent, home):
+                installed.append(agent)
+        except agents.HookError as exc:
+            return [(WARN, "agent hooks", str(exc))]
+    if installed:
+        return [(OK, "agent hooks", "installed for " + ", ".join(installed))]
+    return [(WARN, "agent hooks", "none installed: `killswitch hooks install claude` (or codex, gemini, …)")]

@@ -1,0 +1,1 @@
+"""Thin adapters to the operating system, each with a Null fallback."""

@@ -1,0 +1,144 @@
+"""Freezing, continuing and terminating process trees, one identity-checked signal at a time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterable
+
+from killswitch.core.selection import Context, Target, protection
+from killswitch.platform import procfs
+
+# A tree that keeps spawning is chased this many rounds; each round reads only the children files.
+MAX_SWEEPS = 20
+
+
+@dataclass(frozen=True)
+class Record:
+    """A process this stop acted on; persisted so a later resume (even after a restart) finds it."""
+
+    pid: int
+    start: int
+    name: str
+    rule: str
+    action: str  # "suspend" or "terminate"
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict) -> "Record":
+        return cls(int(raw["pid"]), int(raw["start"]), str(raw.get("name", "")), str(raw.get("rule", "")),
+                   str(raw.get("action", "suspend")))
+
+
+class Signaller:
+    """Sends the stop signals. Keeps the pinned handles it opened so the caller can reuse them."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.records: dict[int, Record] = {}
+        self.handles: dict[int, procfs.Handle] = {}
+        self.failed: list[str] = []
+
+    def act(self, target: Target, handle: procfs.Handle | None = None) -> bool:
+        if target.pid in self.records:
+            return True
+        handle = handle or procfs.Handle.open(target.pid, target.start)
+        if handle is None:
+            return False  # gone or recycled since the scan: nothing to stop
+        if target.action == "terminate":
+            ok = handle.send(signal.SIGTERM)
+            handle.send(signal.SIGCONT)  # a stopped process only acts on TERM once continued
+        else:
+            ok = handle.send(signal.SIGSTOP)
+        if not ok:
+            self.failed.append(f"PID {target.pid} ({target.name}): could not be signalled")
+            return False
+        self.handles[target.pid] = handle
+        self.records[target.pid] = Record(target.pid, target.start, target.name, target.rule, target.action)
+        return True
+
+    def act_all(self, targets: Iterable[Target]) -> None:
+        for target in targets:
+            self.act(target)
+
+    def sweep_children(self) -> int:
+        """Re-snapshot the children of every process acted on until the set stops changing.
+
+        Catches what was forked between the scan and the signal (the Codex wrapper's native child,
+        say). Returns how many were added.
+        """
+        added = 0
+        for _ in range(MAX_SWEEPS):
+            new = 0
+            for pid, record in list(self.records.items()):
+                for kid in procfs.read_children(pid):
+                    if kid in self.records or kid in self.ctx.ancestors:
+                        continue
+                    proc = _proc(kid)
+                    if proc is None or protection(proc, self.ctx):
+                        continue
+                    if self.act(Target(kid, proc.start, proc.name, record.rule, record.action, "child")):
+                        new += 1
+            added += new
+            if not new:
+                break
+        return added
+
+
+def _proc(pid: int) -> procfs.Proc | None:
+    stat = procfs.read_stat(pid)
+    if stat is None:
+        return None
+    try:
+        owner = os.stat(f"{procfs.PROC}/{pid}").st_uid
+    except OSError:
+        return None
+    if owner != os.getuid():
+        return None  # only the user's own processes, even below an agent (sudo, setuid helpers)
+    name, state, ppid, pgid, sid, start = stat
+    return procfs.Proc(pid, ppid, pgid, sid, owner, name, state, start, procfs.read_cmdline(pid))
+
+
+def resume(records: Iterable[Record]) -> tuple[list[Record], list[Record]]:
+    """Continue every suspended process that is still the one we froze. (continued, gone)"""
+    continued, gone = [], []
+    for record in records:
+        if record.action != "suspend":
+            continue
+        handle = procfs.Handle.open(record.pid, record.start)
+        if handle is not None and handle.send(signal.SIGCONT):
+            continued.append(record)
+        else:
+            gone.append(record)
+        if handle is not None:
+            handle.close()
+    return continued, gone
+
+
+def finish_terminations(
+    handles: dict[int, procfs.Handle],
+    records: Iterable[Record],
+    grace: float,
+    monotonic: Callable[[], float] = time.monotonic,
+    pause: Callable[[float], None] = time.sleep,
+) -> list[Record]:
+    """SIGKILL what a SIGTERM did not end within `grace` seconds. Returns the ones killed."""
+    pending = [r for r in records if r.action == "terminate" and r.pid in handles]
+    deadline = monotonic() + grace
+    while pending and monotonic() < deadline:
+        pending = [r for r in pending if handles[r.pid].alive()]
+        if pending:
+            pause(0.02)
+    killed = []
+    for record in pending:
+        if handles[record.pid].alive() and handles[record.pid].send(signal.SIGKILL):
+            killed.append(record)
+    return killed
+
+
+def own_uid() -> int:
+    return os.getuid()

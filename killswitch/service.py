@@ -1,0 +1,176 @@
+"""The running engine's door: a Unix socket in the runtime dir that the CLI hands commands to.
+
+One JSON object per line each way. Only the same user may connect (the directory is 0700 and the
+peer's uid is checked). When nothing answers, the CLI runs the engine itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from killswitch.core.engine import Engine
+from killswitch.core.paths import Paths, ensure_dir
+
+MAX_REQUEST = 64 * 1024
+
+
+class NoService(Exception):
+    """No running engine answered; the caller should do the work itself."""
+
+
+def request(paths: Paths, payload: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
+    path = str(paths.socket_file)
+    if not os.path.exists(path):
+        raise NoService("no running killswitch")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        try:
+            sock.connect(path)
+        except OSError as exc:
+            raise NoService(f"the running killswitch did not answer ({exc.strerror or exc})") from None
+        sock.sendall(json.dumps(payload).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (socket.timeout, OSError) as exc:
+        raise NoService(f"the running killswitch did not answer in {timeout:g} s ({exc})") from None
+    finally:
+        sock.close()
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        raise NoService("the running killswitch sent a garbled answer") from None
+    if not isinstance(reply, dict):
+        raise NoService("the running killswitch sent a garbled answer")
+    return reply
+
+
+class Service:
+    """Serves an engine on the socket from a background thread.
+
+    `on_change` is called (from that thread) after a command changed the state; a Qt shell turns
+    it into a signal.
+    """
+
+    def __init__(self, engine: Engine, paths: Paths, on_change: Callable[[str], None] | None = None,
+                 after_stop: Callable[[], None] | None = None):
+        self.engine = engine
+        self.paths = paths
+        self.on_change = on_change
+        self.after_stop = after_stop
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._closing = threading.Event()
+
+    def start(self) -> None:
+        ensure_dir(self.paths.runtime_dir)
+        path = self.paths.socket_file
+        if len(os.fsencode(str(path))) >= 104:
+            raise OSError(f"socket path too long for the OS: {path} (set XDG_RUNTIME_DIR to a shorter dir)")
+        _remove_stale(path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(path))
+        os.chmod(path, 0o600)
+        sock.listen(8)
+        sock.settimeout(0.5)
+        self._sock = sock
+        self._thread = threading.Thread(target=self._loop, name="killswitch-service", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        if self._sock is not None:
+            self._sock.close()
+        try:
+            os.unlink(self.paths.socket_file)
+        except OSError:
+            pass
+
+    def _loop(self) -> None:
+        assert self._sock is not None
+        while not self._closing.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            with conn:
+                conn.settimeout(2.0)
+                try:
+                    self._serve_one(conn)
+                except (OSError, ValueError):
+                    continue
+
+    def _serve_one(self, conn: socket.socket) -> None:
+        if not _same_user(conn):
+            conn.sendall(b'{"ok": false, "errors": ["not your killswitch"]}\n')
+            return
+        data = b""
+        while not data.endswith(b"\n") and len(data) < MAX_REQUEST:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        payload = json.loads(data or b"{}")
+        reply = self.handle(payload if isinstance(payload, dict) else {})
+        conn.sendall(json.dumps(reply).encode() + b"\n")
+        if reply.get("changed") and self.on_change:
+            self.on_change(str(payload.get("cmd")))
+        if payload.get("cmd") == "stop" and self.after_stop:
+            self.after_stop()
+
+    def handle(self, payload: dict[str, Any]) -> dict[str, Any]:
+        cmd = payload.get("cmd")
+        if cmd == "ping":
+            return {"ok": True, "pid": os.getpid()}
+        if cmd == "status":
+            return {"ok": True, "status": self.engine.status()}
+        if cmd == "stop":
+            reason = payload.get("reason", "cli")
+            message = payload.get("message", "")
+            if not isinstance(reason, str) or not isinstance(message, str):
+                return {"ok": False, "errors": ["reason and message must be strings"]}
+            try:
+                report = self.engine.stop(reason, message)
+            except ValueError as exc:
+                return {"ok": False, "errors": [str(exc)]}
+            return {"changed": not report.already_stopped, **report.to_json()}
+        if cmd == "resume":
+            report = self.engine.resume()
+            return {"changed": report.was_stopped, **report.to_json()}
+        return {"ok": False, "errors": [f"unknown command {cmd!r}"]}
+
+
+def _same_user(conn: socket.socket) -> bool:
+    if not hasattr(socket, "SO_PEERCRED"):
+        return True  # the 0700 directory is the guard there
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid == os.getuid()
+
+
+def _remove_stale(path: Path) -> None:
+    """A socket left by a crashed engine is removed; a live one means we are not alone."""
+    if not path.exists():
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(0.5)
+    try:
+        probe.connect(str(path))
+    except OSError:
+        path.unlink(missing_ok=True)
+        return
+    finally:
+        probe.close()
+    raise OSError(f"another killswitch is already serving on {path}")
