@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv == ["check"]:  # `killswitch check && agent` runs before every agent: skip argparse
+        return cmd_check(None)
     args = _parser().parse_args(argv)
     handler = globals()[f"cmd_{args.command.replace('-', '_')}"]
     try:
@@ -88,13 +91,15 @@ def cmd_config_path(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def cmd_check(args: argparse.Namespace | None) -> int:
     from killswitch.core.flag import exists, flag_path
 
     return EXIT_PARTIAL if exists(flag_path()) else EXIT_OK
 
 
 def _via_service(paths, payload: dict[str, Any]) -> dict[str, Any] | None:
+    if not paths.socket_file.exists():
+        return None  # no engine running: skip importing the socket machinery (a cold stop is timed)
     from killswitch import service
 
     try:

@@ -8,9 +8,8 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from killswitch.core.rules import Rule, RuleError, make_rule
 
@@ -76,13 +75,12 @@ class ConfigError(Exception):
         super().__init__(f"{where}: {message}")
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     rules: tuple[Rule, ...] = ()
     hotkey: str = DEFAULT_HOTKEY
     resume_countdown: int = 10
     terminate_grace: float = 3.0
-    extra: dict[str, Any] = field(default_factory=dict)  # sections later features own
+    extra: dict[str, Any] | None = None  # sections later features own
 
 
 def ensure_default(path: Path) -> bool:

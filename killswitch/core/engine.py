@@ -11,8 +11,7 @@ import datetime as dt
 import json
 import os
 import threading
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from killswitch.core import config as configmod
 from killswitch.core import flag as flagmod
@@ -24,15 +23,15 @@ from killswitch.platform import control, procfs
 Clock = Callable[[], dt.datetime]
 
 
-@dataclass
 class StopReport:
-    already_stopped: bool = False
-    flag_written: bool = False
-    acted: list[control.Record] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    killed: list[control.Record] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.already_stopped = False
+        self.flag_written = False
+        self.acted: list[control.Record] = []
+        self.refused: list[str] = []
+        self.skipped: list[str] = []
+        self.errors: list[str] = []
+        self.killed: list[control.Record] = []
 
     @property
     def ok(self) -> bool:
@@ -52,12 +51,12 @@ class StopReport:
         }
 
 
-@dataclass
 class ResumeReport:
-    was_stopped: bool = False
-    continued: list[control.Record] = field(default_factory=list)
-    gone: list[control.Record] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.was_stopped = False
+        self.continued: list[control.Record] = []
+        self.gone: list[control.Record] = []
+        self.errors: list[str] = []
 
     @property
     def ok(self) -> bool:
@@ -73,8 +72,7 @@ class ResumeReport:
         }
 
 
-@dataclass
-class _Warm:
+class _Warm(NamedTuple):
     """What a long-running engine knows ahead of a stop: the matching processes, already pinned."""
 
     targets: list[Target]

@@ -6,13 +6,11 @@ Standard library only: the agent-side client imports this module. The file exist
 
 from __future__ import annotations
 
+# Imports stay minimal and lazy: agents import this (through the client) on every start, and
+# `killswitch check` runs before agents. socket, tempfile and dataclasses cost ~15 ms together.
 import datetime as _dt
-import json
 import os
-import socket
 import sys
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -79,6 +77,8 @@ def make_flag(
 ) -> dict[str, Any]:
     if reason not in REASONS:
         raise ValueError(f"unknown stop reason {reason!r}; expected one of {', '.join(REASONS)}")
+    import socket
+
     return {
         "version": FLAG_VERSION,
         "state": "stopped",
@@ -91,13 +91,18 @@ def make_flag(
     }
 
 
-@dataclass(frozen=True)
 class FlagReading:
     """What a reader learns. `stopped` is True whenever the file exists or cannot be checked."""
 
-    stopped: bool
-    data: dict[str, Any] | None = None
-    problem: str | None = None  # why the content could not be used, when it could not
+    __slots__ = ("stopped", "data", "problem")
+
+    def __init__(self, stopped: bool, data: dict[str, Any] | None = None, problem: str | None = None):
+        self.stopped = stopped
+        self.data = data
+        self.problem = problem  # why the content could not be used, when it could not
+
+    def __repr__(self) -> str:
+        return f"FlagReading(stopped={self.stopped!r}, data={self.data!r}, problem={self.problem!r})"
 
     @property
     def reason(self) -> str | None:
@@ -146,6 +151,8 @@ def read_flag(path: Path | str) -> FlagReading:
         return FlagReading(stopped=True, problem=f"cannot read {path}: {exc.strerror or exc}")
     if not raw.strip():
         return FlagReading(stopped=True, problem="the flag file is empty")
+    import json
+
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -157,10 +164,12 @@ def read_flag(path: Path | str) -> FlagReading:
 
 def write_flag(path: Path | str, data: Mapping[str, Any]) -> None:
     """Atomically replace the flag: temp file in the same directory, fsync, rename."""
+    import json
+
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     payload = (json.dumps(dict(data), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=".STOP.", suffix=".tmp", dir=target.parent)
+    fd, tmp = _temp_beside(target)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
@@ -175,6 +184,17 @@ def write_flag(path: Path | str, data: Mapping[str, Any]) -> None:
             pass
         raise
     _fsync_dir(target.parent)
+
+
+def _temp_beside(target: Path) -> tuple[int, str]:
+    """A new file next to `target` (same filesystem, so the rename is atomic)."""
+    for _ in range(100):
+        tmp = str(target.parent / f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name in {target.parent}")
 
 
 def clear_flag(path: Path | str) -> bool:

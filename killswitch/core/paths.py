@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from killswitch.core import flag as _flag
 
 APP = "killswitch"
 
 
-@dataclass(frozen=True)
-class Paths:
+class Paths(NamedTuple):
     config_dir: Path
     state_dir: Path
     data_dir: Path

@@ -5,8 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 try:  # Python 3.11+: the parser moved; sre_parse still works but warns.
     import re._parser as _sre_parse  # type: ignore[import-not-found]
@@ -33,14 +32,13 @@ class RuleError(ValueError):
         self.field = field
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
     name: str
     process: str | None = None
     cmdline: str | None = None
     env: str | None = None
     action: str = "suspend"
-    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    regex: re.Pattern[str] | None = None
 
     @property
     def env_key(self) -> str | None:
@@ -56,7 +54,7 @@ class Rule:
         """All given criteria must hold. `environ` is only consulted for env rules."""
         if self.process is not None and self.process not in (name, exe_base):
             return False
-        if self._regex is not None and not self._regex.search(cmdline[:CMDLINE_SEARCH_LIMIT]):
+        if self.regex is not None and not self.regex.search(cmdline[:CMDLINE_SEARCH_LIMIT]):
             return False
         if self.env is not None:
             if environ is None or self.env_key not in environ:
@@ -98,7 +96,7 @@ def make_rule(raw: Any, index: int) -> Rule:
     regex = None
     if values["cmdline"] is not None:
         regex = compile_safe_regex(values["cmdline"])
-    return Rule(name=name, process=process, cmdline=values["cmdline"], env=env, action=action, _regex=regex)
+    return Rule(name=name, process=process, cmdline=values["cmdline"], env=env, action=action, regex=regex)
 
 
 @functools.lru_cache(maxsize=256)

@@ -6,8 +6,7 @@ Pure logic over a snapshot of the process table; the platform layer reads and si
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Protocol
+from typing import Callable, Iterable, Mapping, NamedTuple, Protocol
 
 from killswitch.core.rules import Rule
 
@@ -42,8 +41,7 @@ class ProcLike(Protocol):
     cmdline: str
 
 
-@dataclass(frozen=True)
-class Target:
+class Target(NamedTuple):
     pid: int
     start: int
     name: str
@@ -52,16 +50,15 @@ class Target:
     why: str  # "match", "child", "group"
 
 
-@dataclass
 class Selection:
-    targets: list[Target] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)  # one message per refused rule
-    skipped: list[str] = field(default_factory=list)  # processes left alone on purpose, and why
-    matches: dict[str, list[int]] = field(default_factory=dict)  # rule name -> pids it matched
+    def __init__(self) -> None:
+        self.targets: list[Target] = []
+        self.refused: list[str] = []  # one message per refused rule
+        self.skipped: list[str] = []  # processes left alone on purpose, and why
+        self.matches: dict[str, list[int]] = {}  # rule name -> pids it matched
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):
     """Who is asking: these processes are never touched."""
 
     self_pid: int

@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 
 from killswitch.core.selection import Context, Target, protection
 from killswitch.platform import procfs
@@ -15,8 +14,7 @@ from killswitch.platform import procfs
 MAX_SWEEPS = 20
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(NamedTuple):
     """A process this stop acted on; persisted so a later resume (even after a restart) finds it."""
 
     pid: int
@@ -26,7 +24,7 @@ class Record:
     action: str  # "suspend" or "terminate"
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return self._asdict()
 
     @classmethod
     def from_json(cls, raw: dict) -> "Record":

@@ -10,16 +10,32 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, NamedTuple
 
 PROC = "/proc"
 HAVE_PROC = sys.platform.startswith("linux") and os.path.isdir(f"{PROC}/self")
 HAVE_PIDFD = HAVE_PROC and hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal")
 
 
-@dataclass(frozen=True)
-class Proc:
+_O_READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+
+
+def _read(path: str, limit: int = 65536) -> bytes | None:
+    """One small /proc file, with raw syscalls: a full scan reads two per process, and Python's
+    buffered file objects cost more than the kernel does here."""
+    try:
+        fd = os.open(path, _O_READ)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, limit)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+class Proc(NamedTuple):
     pid: int
     ppid: int
     pgid: int
@@ -37,10 +53,8 @@ class Proc:
 
 def read_stat(pid: int) -> tuple[str, str, int, int, int, int] | None:
     """(name, state, ppid, pgid, sid, start) from /proc/PID/stat, or None if it is gone."""
-    try:
-        with open(f"{PROC}/{pid}/stat", "rb") as handle:
-            raw = handle.read()
-    except OSError:
+    raw = _read(f"{PROC}/{pid}/stat", 4096)
+    if raw is None:
         return None
     open_paren = raw.find(b"(")
     close_paren = raw.rfind(b")")
@@ -66,19 +80,15 @@ def read_start(pid: int) -> int | None:
 
 
 def read_cmdline(pid: int) -> str:
-    try:
-        with open(f"{PROC}/{pid}/cmdline", "rb") as handle:
-            raw = handle.read(65536)
-    except OSError:
+    raw = _read(f"{PROC}/{pid}/cmdline")
+    if not raw:
         return ""
     return raw.rstrip(b"\x00").replace(b"\x00", b" ").decode("utf-8", "replace")
 
 
 def read_environ(pid: int) -> dict[str, str] | None:
-    try:
-        with open(f"{PROC}/{pid}/environ", "rb") as handle:
-            raw = handle.read(1 << 20)
-    except OSError:
+    raw = _read(f"{PROC}/{pid}/environ", 1 << 20)
+    if raw is None:
         return None
     env: dict[str, str] = {}
     for item in raw.split(b"\x00"):
@@ -104,11 +114,9 @@ def read_children(pid: int) -> list[int]:
     except OSError:
         return kids
     for tid in tasks:
-        try:
-            with open(f"{PROC}/{pid}/task/{tid}/children", "rb") as handle:
-                kids.extend(int(x) for x in handle.read().split())
-        except (OSError, ValueError):
-            continue
+        raw = _read(f"{PROC}/{pid}/task/{tid}/children")
+        if raw:
+            kids.extend(int(x) for x in raw.split())
     return kids
 
 
