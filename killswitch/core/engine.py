@@ -32,6 +32,7 @@ class StopReport:
         self.skipped: list[str] = []
         self.errors: list[str] = []
         self.killed: list[control.Record] = []
+        self.handles: dict[int, procfs.Handle] = {}
 
     @property
     def ok(self) -> bool:
@@ -164,6 +165,7 @@ class Engine:
         until: dt.datetime | None = None,
         full_scan: bool = True,
         only_if_stopped: bool = False,
+        reap: bool = True,
     ) -> StopReport:
         """Stop everything. Never asks, never needs the network, the journal or the config to be
         valid: the flag is written first-or-nearly and the rules are applied as far as they can be."""
@@ -194,10 +196,16 @@ class Engine:
                 self._persist(signaller.records.values(), report)
             finally:
                 self._lock.release()
-        if any(r.action == "terminate" for r in report.acted):
-            grace = self._grace()
-            report.killed = control.finish_terminations(signaller.handles, report.acted, grace)
+        report.handles = signaller.handles
+        if reap:
+            self.reap(report)
         return report
+
+    def reap(self, report: StopReport) -> None:
+        """SIGKILL what SIGTERM did not end within the grace period. Blocks up to that period, so
+        a GUI runs it on a worker thread (`stop(..., reap=False)` then `reap(report)`)."""
+        if any(r.action == "terminate" for r in report.acted):
+            report.killed = control.finish_terminations(report.handles, report.acted, self._grace())
 
     def enforce(self) -> StopReport:
         """While stopped, stop what started since (a relaunched agent). Does nothing when running."""
