@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("action", choices=("install", "uninstall", "print"))
     s.add_argument("agent", metavar="AGENT")
 
+    sub.add_parser("tray", help="start the tray app (or show the running one)")
+
     s = sub.add_parser("serve", help="run the engine without a tray, keeping the stop path warm")
     s.add_argument("--refresh", type=float, default=10.0, metavar="SECONDS",
                    help="how often to re-index matching processes (default 10)")
@@ -289,6 +291,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from killswitch.doctor import run
 
     return run(_paths())
+
+
+def cmd_tray(args: argparse.Namespace) -> int:
+    try:
+        from killswitch.ui.app import run
+    except ImportError as exc:
+        _err(f"the tray needs PySide6 ({exc}); install it with: pip install 'PySide6-Essentials>=6.8'")
+        return EXIT_USAGE
+    return run()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

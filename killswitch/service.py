@@ -58,16 +58,18 @@ def request(paths: Paths, payload: dict[str, Any], timeout: float = 3.0) -> dict
 class Service:
     """Serves an engine on the socket from a background thread.
 
-    `on_change` is called (from that thread) after a command changed the state; a Qt shell turns
-    it into a signal.
+    `on_command` is called (from that thread) with the command's name after each command was
+    answered; a Qt shell only turns it into a signal. Commands the engine does not know ("show",
+    from a second launch of the tray) are answered ok when `ui_commands` lists them.
     """
 
-    def __init__(self, engine: Engine, paths: Paths, on_change: Callable[[str], None] | None = None,
-                 after_stop: Callable[[], None] | None = None):
+    def __init__(self, engine: Engine, paths: Paths, on_command: Callable[[str], None] | None = None,
+                 ui_commands: tuple[str, ...] = (), ui_info: Callable[[], dict[str, Any]] | None = None):
         self.engine = engine
         self.paths = paths
-        self.on_change = on_change
-        self.after_stop = after_stop
+        self.on_command = on_command
+        self.ui_commands = ui_commands
+        self.ui_info = ui_info  # a snapshot the GUI thread keeps; never touches widgets
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
@@ -125,15 +127,17 @@ class Service:
         payload = json.loads(data or b"{}")
         reply = self.handle(payload if isinstance(payload, dict) else {})
         conn.sendall(json.dumps(reply).encode() + b"\n")
-        if reply.get("changed") and self.on_change:
-            self.on_change(str(payload.get("cmd")))
-        if payload.get("cmd") == "stop" and self.after_stop:
-            self.after_stop()
+        if not reply.get("unknown") and self.on_command:
+            self.on_command(str(payload.get("cmd")))
 
     def handle(self, payload: dict[str, Any]) -> dict[str, Any]:
         cmd = payload.get("cmd")
         if cmd == "ping":
             return {"ok": True, "pid": os.getpid()}
+        if cmd in self.ui_commands:
+            return {"ok": True, "pid": os.getpid()}
+        if cmd == "ui":
+            return {"ok": True, "pid": os.getpid(), "ui": self.ui_info() if self.ui_info else None}
         if cmd == "status":
             return {"ok": True, "status": self.engine.status()}
         if cmd == "stop":
@@ -149,7 +153,7 @@ class Service:
         if cmd == "resume":
             report = self.engine.resume()
             return {"changed": report.was_stopped, **report.to_json()}
-        return {"ok": False, "errors": [f"unknown command {cmd!r}"]}
+        return {"ok": False, "unknown": True, "errors": [f"unknown command {cmd!r}"]}
 
 
 def _same_user(conn: socket.socket) -> bool:
