@@ -13,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from killswitch.core.paths import Paths
+# The in-process QApplication (pytest-qt's) is always offscreen; end-to-end tests start the real app
+# on their own Xvfb with an explicit environment. Set before pytest-qt creates the application.
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+
+from killswitch.core.paths import Paths  # noqa: E402
+from xserver import xdisplay, xserver  # noqa: E402,F401 - fixtures for hotkey and tray tests
 
 
 @pytest.fixture

@@ -1,0 +1,402 @@
+"""The tray application: wires the engine to the tray, the hotkey, the flag watcher and the socket.
+
+Background threads (hotkey listener, socket service, reaper) only emit signals; every receiver is a
+`@Slot` on the GUI thread. The stop path is: hotkey thread → signal → `stop()` → the warm engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import traceback
+from typing import Callable
+
+from killswitch.core import config as configmod
+from killswitch.core import flag as flagmod
+from killswitch.core.engine import Engine
+from killswitch.core.paths import Paths, ensure_dir
+from killswitch.core.watch import FlagWatcher
+from killswitch.service import Service
+from killswitch.ui.qt import QApplication, QMessageBox, QObject, QSocketNotifier, QTimer, Signal, Slot
+from killswitch.ui.tray import TrayState, TrayView
+
+log = logging.getLogger("killswitch.tray")
+
+# One slow tick: re-index matching processes, re-check for a tray, refresh the tooltip's time left.
+# The only timer while nothing happens (target: at most one wake-up per 10 s).
+TICK_MS = 10_000
+
+
+class KillswitchApp(QObject):
+    hotkeyPressed = Signal()
+    serviceCommand = Signal(str)
+    reaped = Signal()
+
+    def __init__(self, paths: Paths, engine: Engine | None = None,
+                 clock: Callable[[], dt.datetime] = flagmod.now_utc, hotkey_backend=None):
+        super().__init__()
+        self.paths = paths
+        self.clock = clock
+        self.engine = engine or Engine(paths, clock=clock)
+        self.config = configmod.Config()
+        self.config_problem: str | None = None
+        self._load_config()
+        self._last_state: str | None = None
+        self._dialogs: list[QObject] = []  # open dialogs, referenced so they are not collected
+        self.hotkey = hotkey_backend
+        self.hotkey_label: str | None = None
+        self.hotkey_problem: str | None = None
+
+        self.view = TrayView(
+            {"stop": self.stop_from_tray, "resume": self.open_resume, "settings": self.open_settings,
+             "quit": self.quit, **({"gnome_shortcut": self.create_gnome_shortcut} if _is_gnome() else {})},
+            self.tray_state, self.clock,
+        )
+        self.hotkeyPressed.connect(self.stop_from_hotkey)
+        self.serviceCommand.connect(self.on_service_command)
+        self.reaped.connect(self.refresh)
+
+        self.watcher = FlagWatcher(paths.flag)
+        self._notifier = None
+        if self.watcher.fileno() is not None:
+            self._notifier = QSocketNotifier(self.watcher.fileno(), QSocketNotifier.Read, self)
+            self._notifier.activated.connect(self.on_flag_event)
+        self.tick = QTimer(self)
+        self.tick.setInterval(TICK_MS if self._notifier else 500)  # without inotify, poll the flag
+        self.tick.timeout.connect(self.on_tick)
+
+        # What the tray shows, as plain data the socket thread may read (`killswitch doctor`, tests).
+        self.snapshot: dict[str, object] = {}
+        self.service = Service(self.engine, paths, on_command=self.serviceCommand.emit, ui_commands=("show",),
+                               ui_info=lambda: self.snapshot)
+
+    # ------------------------------------------------------------------ life cycle
+    def start(self) -> None:
+        self.view.show()
+        self.refresh()
+        try:
+            self.service.start()
+        except OSError as exc:
+            log.error("socket not started: %s", exc)
+            self.view.notify("killswitch", f"The CLI cannot reach this app: {exc}", "running")
+        self.tick.start()
+        # After the first paint: the hotkey, then a first index of the matching processes.
+        QTimer.singleShot(0, self.start_hotkey)
+        QTimer.singleShot(0, self.on_tick)
+
+    @Slot()
+    def quit(self) -> None:
+        # exit(), not quit(): since Qt 6 quit() first asks every window to close, and the fallback
+        # window refuses (closing it must not stop the hotkey), which would cancel the quit.
+        QApplication.instance().exit(0)
+
+    def shutdown(self) -> None:
+        self.tick.stop()
+        if self.hotkey is not None:
+            self.hotkey.stop()
+        self.service.close()
+        if self._notifier is not None:
+            self._notifier.setEnabled(False)  # before its fd goes away
+        self.watcher.close()
+        self.engine.close()
+
+    # ------------------------------------------------------------------ state
+    def _load_config(self) -> None:
+        try:
+            self.config = configmod.load(self.paths.config_file)
+            self.config_problem = None
+        except configmod.ConfigError as exc:
+            self.config_problem = str(exc)
+            log.error("%s", exc)
+
+    def tray_state(self) -> TrayState:
+        reading = self.engine.reading()
+        state = "running"
+        if reading.stopped:
+            state = "offday" if reading.reason == "off-day" else "stopped"
+        return TrayState(state, reading.reason, reading.message, reading.since, reading.until,
+                         self.hotkey_label, self.hotkey_problem, self.config_problem, None)
+
+    @Slot()
+    def refresh(self) -> None:
+        state = self.tray_state()
+        self.view.update()
+        self._snapshot(state)
+        if self._last_state is not None and state.state != self._last_state:
+            self._notify_change(state)
+        self._last_state = state.state
+
+    def _notify_change(self, state: TrayState) -> None:
+        if state.state == "running":
+            self.view.notify("AI agents may run again", "killswitch resumed the agents it had stopped.", "running")
+        else:
+            why = state.message or f"reason: {state.reason or 'unknown'}"
+            self.view.notify("All AI agents stopped", why, state.state)
+
+    @Slot()
+    def on_flag_event(self) -> None:
+        self.watcher.drain()
+        self.refresh()
+
+    @Slot()
+    def on_tick(self) -> None:
+        if self._notifier is None:
+            self.refresh()
+        if not self.view.tray_shown() and _tray_available():
+            self.view.show()  # the panel started after us: move into the tray
+        self.view.update()
+        self._snapshot(self.tray_state())
+        try:
+            if self.engine.is_stopped():
+                self.engine.enforce()
+            else:
+                self.engine.refresh()
+        except configmod.ConfigError as exc:
+            self.config_problem = str(exc)
+
+    @Slot(str)
+    def on_service_command(self, command: str) -> None:
+        if command == "show":
+            self.view.show()
+            self.view.window.raise_()
+            self.view.notify("killswitch is already running", "Use the tray icon or the hotkey.", self.tray_state().state)
+        elif command in ("stop", "resume"):
+            self.refresh()
+
+    # ------------------------------------------------------------------ stopping and resuming
+    @Slot()
+    def stop_from_hotkey(self) -> None:
+        self.stop("hotkey")
+
+    @Slot()
+    def stop_from_tray(self) -> None:
+        self.stop("tray")
+
+    def stop(self, reason: str) -> None:
+        """No dialog, no confirmation: the warm engine signals the known processes at once."""
+        report = self.engine.stop(reason, full_scan=False, reap=False)
+        for line in report.errors + report.refused:
+            log.warning("stop: %s", line)
+        self.refresh()
+        # Off the critical path: a full scan for anything the index missed, and SIGKILL stragglers.
+        QTimer.singleShot(0, self.engine.enforce)
+        if any(r.action == "terminate" for r in report.acted):
+            threading.Thread(target=self._reap, args=(report,), name="killswitch-reaper", daemon=True).start()
+
+    def _reap(self, report) -> None:
+        self.engine.reap(report)
+        self.reaped.emit()
+
+    @Slot()
+    def open_resume(self) -> None:
+        from killswitch.ui.resume import ResumeDialog
+
+        state = self.tray_state()
+        if state.state == "running":
+            return
+        since = state.since.astimezone().strftime("%a %H:%M") if state.since else "an unknown time"
+        dialog = ResumeDialog(self.config.resume_countdown, f"Since {since} ({state.reason or 'unknown reason'}).")
+        dialog.resumeConfirmed.connect(self.resume)
+        dialog.rejected.connect(self._resume_abandoned)
+        self._keep(dialog)
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+
+    @Slot(int, str)
+    def resume(self, rating: int, note: str) -> None:
+        report = self.engine.resume()
+        log.info("resumed: continued %d process(es); rating=%s note=%r", len(report.continued), rating or "-", note)
+        for line in report.errors:
+            log.warning("resume: %s", line)
+        self.refresh()
+
+    @Slot()
+    def _resume_abandoned(self) -> None:
+        log.info("resume attempt abandoned")
+
+    @Slot()
+    def open_settings(self) -> None:
+        from killswitch.ui.settings import SettingsDialog
+
+        dialog = SettingsDialog(self.paths, self.engine, hotkey_validator=self._validate_hotkey)
+        dialog.accepted.connect(self._settings_saved)
+        self._keep(dialog)
+        dialog.show()
+
+    @Slot()
+    def _settings_saved(self) -> None:
+        self._load_config()
+        self.start_hotkey()
+        self.refresh()
+
+    def _keep(self, dialog) -> None:
+        self._dialogs = [d for d in self._dialogs if d.isVisible()] + [dialog]
+
+    # ------------------------------------------------------------------ hotkey
+    @Slot()
+    def start_hotkey(self) -> None:
+        from killswitch.platform import hotkey as hk
+
+        if self.hotkey is not None:
+            self.hotkey.stop()
+        else:
+            self.hotkey = hk.choose_backend()
+        self.hotkey_label = None
+        if not self.hotkey.available:
+            self.hotkey_problem = self.hotkey.reason
+        else:
+            try:
+                chord = hk.parse_chord(self.config.hotkey)
+                hk.validate_chord(chord, self.hotkey.name)
+                self.hotkey.start(chord, self.hotkeyPressed.emit)
+                self.hotkey_label = chord.label()
+                self.hotkey_problem = None
+            except hk.HotkeyError as exc:
+                self.hotkey_problem = str(exc)
+            except Exception as exc:  # noqa: BLE001 - a broken backend must not take the tray down
+                self.hotkey_problem = f"{type(exc).__name__}: {exc}"
+        if self.hotkey_problem:
+            log.warning("hotkey: %s", self.hotkey_problem)
+        self.view.update()
+        self._snapshot(self.tray_state())
+
+    def _snapshot(self, state: TrayState) -> None:
+        self.snapshot = {
+            "state": state.state, "tray_visible": self.view.tray_shown(),
+            "window_visible": self.view.window.isVisible(), "tooltip": self.view.tray.toolTip(),
+            "hotkey": self.hotkey_label, "hotkey_backend": getattr(self.hotkey, "name", None),
+            "hotkey_problem": self.hotkey_problem, "config_problem": self.config_problem,
+        }
+
+    def _validate_hotkey(self, text: str) -> str | None:
+        from killswitch.platform import hotkey as hk
+
+        try:
+            hk.validate_chord(hk.parse_chord(text), self.hotkey.name if self.hotkey else "pynput")
+        except hk.HotkeyError as exc:
+            return str(exc)
+        return None
+
+    @Slot()
+    def create_gnome_shortcut(self) -> None:
+        from killswitch.platform import hotkey as hk
+
+        command = f"{sys.executable} -m killswitch stop"
+        try:
+            hk.create_gnome_shortcut(command, self.config.hotkey)
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            self.view.notify("GNOME shortcut not created", str(exc), self.tray_state().state)
+            return
+        self.view.notify("GNOME shortcut created", f"{hk.parse_chord(self.config.hotkey).label()} runs {command}",
+                         self.tray_state().state)
+
+
+def _tray_available() -> bool:
+    from killswitch.ui.qt import QSystemTrayIcon
+
+    return QSystemTrayIcon.isSystemTrayAvailable()
+
+
+def _is_gnome() -> bool:
+    return "GNOME" in os.environ.get("XDG_CURRENT_DESKTOP", "").upper().split(":")
+
+
+def install_excepthook(show: Callable[[str], None]) -> None:
+    """An unhandled exception is logged and shown; it never silently kills the app."""
+
+    def hook(kind, value, tb) -> None:
+        text = "".join(traceback.format_exception(kind, value, tb))
+        log.error("unhandled exception:\n%s", text)
+        try:
+            show(text)
+        except Exception:  # noqa: BLE001 - the hook itself must not raise
+            pass
+
+    sys.excepthook = hook
+
+
+class ErrorReporter:
+    """Shows each unhandled exception in a non-modal box, keeping the boxes referenced."""
+
+    def __init__(self) -> None:
+        self.boxes: list[QMessageBox] = []
+
+    def show(self, text: str) -> None:
+        box = QMessageBox(QMessageBox.Critical, "killswitch: unexpected error",
+                          "Something went wrong. Stopping still works (hotkey, tray, `killswitch stop`).")
+        box.setDetailedText(text)
+        box.setObjectName("errorDialog")
+        box.setModal(False)
+        box.show()
+        self.boxes = [b for b in self.boxes if b.isVisible()] + [box]
+
+
+def route_signals(app: QApplication) -> tuple[QSocketNotifier, socket.socket, socket.socket]:
+    """SIGINT/SIGTERM quit the Qt loop cleanly (Python handlers only run when Python runs)."""
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    signal.set_wakeup_fd(writer.fileno())
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: None)
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Read, app)
+
+    def drained() -> None:
+        try:
+            reader.recv(64)
+        except OSError:
+            pass
+        app.exit(0)
+
+    notifier.activated.connect(drained)
+    return notifier, reader, writer  # the caller keeps all three: a collected socket closes its fd
+
+
+def setup_logging(paths: Paths) -> None:
+    from logging.handlers import RotatingFileHandler
+
+    try:
+        ensure_dir(paths.state_dir)
+        handler: logging.Handler = RotatingFileHandler(paths.state_dir / "killswitch.log", maxBytes=1 << 20, backupCount=2)
+    except OSError:
+        handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("killswitch")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """`killswitch tray`: start the app, or hand "show" to the one already running."""
+    from killswitch import service
+
+    paths = Paths.from_env()
+    if paths.socket_file.exists():
+        try:
+            reply = service.request(paths, {"cmd": "show"}, timeout=2.0)
+        except service.NoService:
+            pass
+        else:
+            print(f"killswitch is already running (PID {reply.get('pid')}); showed it.")
+            return 0
+    configmod.ensure_default(paths.config_file)
+    setup_logging(paths)
+    app = QApplication(list(argv or sys.argv[:1]))
+    app.setApplicationName("killswitch")
+    app.setDesktopFileName("killswitch")
+    app.setQuitOnLastWindowClosed(False)
+    reporter = ErrorReporter()
+    install_excepthook(reporter.show)
+    routed = route_signals(app)  # noqa: F841 - kept alive for the loop's lifetime
+    controller = KillswitchApp(paths)
+    controller.start()
+    try:
+        return app.exec()
+    finally:
+        controller.shutdown()
