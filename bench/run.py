@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 MATCH_ARG, OTHER_ARG = "3601", "3600"  # `sleep 3601` matches the rule, `sleep 3600` does not
 
@@ -247,6 +248,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
     parser.add_argument("--processes", type=int, default=1000)
     parser.add_argument("--markdown", metavar="FILE")
+    parser.add_argument("--idle", type=float, default=60.0, metavar="SECONDS",
+                        help="how long to watch the idle tray (default 60)")
+    parser.add_argument("--no-desktop", action="store_true", help="skip the tray benchmarks (no Xvfb/trayer here)")
     args = parser.parse_args()
     if not sys.platform.startswith("linux"):
         print("the benchmarks need Linux (/proc)", file=sys.stderr)
@@ -267,6 +271,10 @@ def main() -> int:
                     lambda: bench_client(20000 if args.quick else 200000),
                     lambda: bench_hook(rounds * 5),
                     lambda: bench_wake(rounds * 10)]
+        if not args.no_desktop:
+            from tray_bench import bench_desktop
+
+            sections.append(lambda: bench_desktop(targets, rounds, args.idle, row, all_in, state))
         for section in sections:
             try:
                 rows += section()

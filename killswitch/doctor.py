@@ -15,7 +15,8 @@ def checks(paths: Paths) -> list[tuple[str, str, str]]:
     rows: list[tuple[str, str, str]] = []
     for name, check in (("flag", lambda: [_flag(paths)]), ("config", lambda: _config(paths)),
                         ("process control", lambda: [_processes()]), ("flag watching", lambda: [_watch(paths)]),
-                        ("engine", lambda: [_engine(paths)]), ("agent hooks", _hooks)):
+                        ("engine", lambda: _engine(paths)), ("hotkey", lambda: _hotkey(paths)),
+                        ("agent hooks", _hooks)):
         try:
             rows.extend(check())
         except Exception as exc:  # noqa: BLE001 - the doctor reports a broken part, it never dies of it
@@ -86,14 +87,39 @@ def _watch(paths: Paths) -> tuple[str, str, str]:
     return WARN, "flag watching", f"{backend}: clients poll every 50 ms"
 
 
-def _engine(paths: Paths) -> tuple[str, str, str]:
+def _engine(paths: Paths) -> list[tuple[str, str, str]]:
     from killswitch import service
 
     try:
-        reply = service.request(paths, {"cmd": "ping"}, timeout=1.0)
+        reply = service.request(paths, {"cmd": "ui"}, timeout=1.0)
     except service.NoService:
-        return OK, "engine", "none running: the CLI runs the engine itself (a cold stop scans all processes)"
-    return OK, "engine", f"running as PID {reply.get('pid')} on {paths.socket_file}"
+        return [(OK, "engine", "none running: the CLI runs the engine itself (a cold stop scans all processes)"),
+                (WARN, "tray", "not running: start it with `killswitch tray` for the hotkey and the icon")]
+    rows = [(OK, "engine", f"running as PID {reply.get('pid')} on {paths.socket_file}")]
+    ui = reply.get("ui")
+    if not ui:
+        rows.append((WARN, "tray", "not running (a headless `killswitch serve` answers)"))
+        return rows
+    if ui.get("tray_visible"):
+        rows.append((OK, "tray", "icon in the system tray"))
+    else:
+        rows.append((WARN, "tray", "no system tray found: showing a window instead (GNOME needs the AppIndicator extension)"))
+    if ui.get("hotkey"):
+        rows.append((OK, "hotkey (running)", f"{ui['hotkey']} via {ui.get('hotkey_backend')}"))
+    else:
+        rows.append((WARN, "hotkey (running)", f"unavailable: {ui.get('hotkey_problem')}"))
+    return rows
+
+
+def _hotkey(paths: Paths) -> list[tuple[str, str, str]]:
+    from killswitch.core import config
+    from killswitch.platform import hotkey
+
+    try:
+        chord = config.load(paths.config_file).hotkey
+    except config.ConfigError:
+        chord = config.DEFAULT_HOTKEY
+    return hotkey.describe(chord)
 
 
 def _hooks() -> list[tuple[str, str, str]]:

@@ -84,13 +84,19 @@ class Service:
         sock.bind(str(path))
         os.chmod(path, 0o600)
         sock.listen(8)
-        sock.settimeout(0.5)
+        # Blocking accept: the thread sleeps until a client comes (no periodic wake-ups while idle);
+        # close() wakes it with shutdown().
         self._sock = sock
         self._thread = threading.Thread(target=self._loop, name="killswitch-service", daemon=True)
         self._thread.start()
 
     def close(self) -> None:
         self._closing.set()
+        if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)  # makes the blocked accept() return
+            except OSError:
+                pass
         if self._thread is not None:
             self._thread.join(timeout=2)
         if self._sock is not None:
@@ -105,7 +111,9 @@ class Service:
         while not self._closing.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except (socket.timeout, OSError):
+            except OSError:
+                if self._closing.is_set():
+                    return
                 continue
             with conn:
                 conn.settimeout(2.0)

@@ -71,10 +71,10 @@ class ResumeDialog(QDialog):
         layout.addWidget(self.progress)
 
         self.buttons = QDialogButtonBox()
-        self.cancel_button = self.buttons.addButton("Stay stopped", QDialogButtonBox.RejectRole)
+        self.cancel_button = self.buttons.addButton("&Stay stopped", QDialogButtonBox.RejectRole)
         self.cancel_button.setObjectName("cancelButton")
         self.cancel_button.setDefault(True)
-        self.resume_button = self.buttons.addButton("Resume", QDialogButtonBox.AcceptRole)
+        self.resume_button = self.buttons.addButton("&Resume", QDialogButtonBox.AcceptRole)
         self.resume_button.setObjectName("resumeButton")
         self.resume_button.setAutoDefault(False)
         self.buttons.rejected.connect(self.reject)

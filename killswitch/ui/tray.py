@@ -81,22 +81,30 @@ class TrayView:
         self.tray.activated.connect(self._activated)
         self._menu_actions: list[QAction] = []  # keep Python references: PySide6 may collect them
         self.window = FallbackWindow(actions)
+        self._in_tray = False
+        self._shown: tuple[str, str] | None = None  # (state, tooltip) last sent to the tray host
         self.rebuild_menu()
 
     def show(self) -> None:
-        if QSystemTrayIcon.isSystemTrayAvailable():
+        # Asking whether a tray host exists is an X round trip: only done here, at start and on the
+        # slow tick while we are still in the fallback window.
+        self._in_tray = QSystemTrayIcon.isSystemTrayAvailable()
+        if self._in_tray:
             self.tray.show()
             self.window.hide()
         else:
             self.window.show()
 
     def tray_shown(self) -> bool:
-        return self.tray.isVisible() and QSystemTrayIcon.isSystemTrayAvailable()
+        return self._in_tray and self.tray.isVisible()
 
     def update(self) -> None:
         s = self._state()
-        self.tray.setIcon(self.icons[s.state])
         text = describe(s, self._now())
+        if (s.state, text) == self._shown:
+            return  # idle ticks send nothing to the X server: no wake-ups for it or for us
+        self._shown = (s.state, text)
+        self.tray.setIcon(self.icons[s.state])
         self.tray.setToolTip(text)
         self.window.update_state(s, text, self.icons[s.state])
 

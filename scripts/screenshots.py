@@ -1,0 +1,78 @@
+"""Screenshots for the README, taken on a real (virtual) desktop: Xvfb + trayer + the tray app.
+
+    .venv/bin/python scripts/screenshots.py [OUT_DIR]     (default: assets/screenshots)
+
+Needs Debian's xvfb, trayer and xdotool (scripts/test installs them as root).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from desktop import desktop_env, running_xvfb, search, tray_app, tray_host, tray_icon_center, wait_ui, xdotool  # noqa: E402
+
+GRAB = """
+import sys
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+x, y, w, h = map(int, sys.argv[2:6])
+app.primaryScreen().grabWindow(0, x, y, w, h).save(sys.argv[1])
+"""
+
+
+def grab(env: dict[str, str], path: Path, x: int, y: int, w: int, h: int) -> None:
+    subprocess.run([sys.executable, "-c", GRAB, str(path), str(x), str(y), str(w), str(h)], env=env, check=True)
+    print(f"wrote {path}")
+
+
+def main() -> int:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets" / "screenshots"
+    out.mkdir(parents=True, exist_ok=True)
+    base = Path(tempfile.mkdtemp(prefix="ks-shots-"))
+    env = dict(os.environ)
+    for var, sub in (("HOME", "home"), ("XDG_CONFIG_HOME", "config"), ("XDG_STATE_HOME", "state"),
+                     ("XDG_DATA_HOME", "data"), ("XDG_RUNTIME_DIR", "run")):
+        (base / sub).mkdir(mode=0o700)
+        env[var] = str(base / sub)
+    env.pop("KILLSWITCH_FLAG", None)
+    config = base / "config" / "killswitch" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[[rules]]\nname = "Claude Code"\ncmdline = "(^|/)claude( |$)"\n')
+    with running_xvfb("-screen", "0", "1280x720x24") as display, tray_host(display):
+        env = desktop_env(display, env)
+        with tray_app(env):
+            wait_ui(env, lambda u: u.get("tray_visible") and u.get("hotkey"))
+            x, y = tray_icon_center(display)
+            xdotool(display, "mousemove", str(x), str(y), "click", "1")
+            time.sleep(0.5)
+            grab(env, out / "tray-menu-running.png", 880, 0, 400, 190)
+            xdotool(display, "key", "Escape")
+            xdotool(display, "key", "ctrl+alt+shift+k")
+            wait_ui(env, lambda u: u.get("state") == "stopped")
+            xdotool(display, "mousemove", str(x), str(y), "click", "1")
+            time.sleep(0.5)
+            grab(env, out / "tray-menu-stopped.png", 880, 0, 400, 190)
+            xdotool(display, "key", "Down", "Return")
+            deadline = time.monotonic() + 10
+            while not search(display, "--name", "Resume AI agents") and time.monotonic() < deadline:
+                time.sleep(0.1)
+            (window,) = search(display, "--name", "Resume AI agents")[:1]
+            time.sleep(2.2)  # let the countdown run a little, as a person would see it
+            geometry = xdotool(display, "getwindowgeometry", "--shell", window).stdout
+            values = dict(line.split("=", 1) for line in geometry.split() if "=" in line)
+            grab(env, out / "resume-dialog.png", int(values["X"]), int(values["Y"]),
+                 int(values["WIDTH"]), int(values["HEIGHT"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
