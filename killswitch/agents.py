@@ -55,10 +55,11 @@ import re
 import shlex
 import shutil
 import stat
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from killswitch.core.atomic import replace_file
 
 SUPPORTED: tuple[str, ...] = ("claude", "codex", "gemini", "cursor", "cline", "goose")
 MARKER = "killswitch-hook"
@@ -285,34 +286,7 @@ def _backup(real: Path) -> Path:
 
 def _write(path: Path, content: str, mode: int | None = None) -> None:
     """Atomic replace of the real target (symlinks are followed), keeping the file's mode."""
-    real = Path(os.path.realpath(path))
-    real.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        keep = stat.S_IMODE(real.stat().st_mode)
-    except FileNotFoundError:
-        keep = 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".tmp", dir=real.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, keep if mode is None else mode)
-        os.replace(tmp, real)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:
-        dfd = os.open(real.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+    replace_file(path, content.encode("utf-8"), mode=mode, keep_mode=mode is None)
 
 
 def _apply_json(agent: str, home: Path, flag: Path | None) -> HookResult:

@@ -68,6 +68,13 @@ def wait_state(pid: int, states: str, timeout: float = 5.0) -> str | None:
     return proc_state(pid)
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 class Agents:
     """Spawns real stand-in agent processes carrying a unique marker in their command line."""
 
@@ -83,6 +90,8 @@ class Agents:
                                 process_group=0 if new_group else None,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.procs.append(proc)
+        # Between fork and exec the child still carries our command line: wait for its own.
+        wait_for(lambda: self.marker.encode() in _cmdline(proc.pid), timeout=10)
         return proc
 
     def cleanup(self) -> None:

@@ -11,10 +11,9 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from killswitch.core import flag as flagmod
-from tests.conftest import proc_state, rule_for, wait_for, wait_state, write_config
+from tests.conftest import proc_state, rule_for, wait_state, write_config
 
 
 def ks(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-import xserver as xs
 from xserver import running_xvfb, xdotool
 
 from killswitch.platform import hotkey as hk

@@ -4,10 +4,8 @@ order and the sections other features own stay as they were. Nothing is written 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -17,6 +15,7 @@ from tomlkit.exceptions import ParseError, TOMLKitError
 from tomlkit.items import AoT, Comment, Item, Null, Table, Trivia, Whitespace
 
 from killswitch.core import config as configmod
+from killswitch.core.atomic import replace_file
 from killswitch.core.config import ConfigError
 from killswitch.core.rules import RuleError, make_rule
 
@@ -339,26 +338,7 @@ def _drop_aot(doc: tomlkit.TOMLDocument, keep: list[Item]) -> None:
 # ---------------------------------------------------------------------- writing
 def _write_atomic(target: Path, text: str, mode: int, shown: Path) -> None:
     """Readers see the old file or the new one, never half of one; a crash leaves the old one."""
-    tmp = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-        tmp = None
+        replace_file(target, text.encode("utf-8"), mode=mode)
     except OSError as exc:
         raise ConfigError(shown, f"cannot write the config: {exc.strerror or exc}; it was not changed") from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-    with contextlib.suppress(OSError, AttributeError):  # no directory fds on Windows
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)

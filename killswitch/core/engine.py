@@ -15,6 +15,7 @@ from typing import Any, Callable, NamedTuple
 
 from killswitch.core import config as configmod
 from killswitch.core import flag as flagmod
+from killswitch.core.atomic import replace_file
 from killswitch.core.lock import EngineLock, LockTimeout
 from killswitch.core.paths import Paths, ensure_dir
 from killswitch.core.selection import Context, Selection, Target, select
@@ -287,9 +288,4 @@ class Engine:
 
 
 def _write_json(path: Any, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    replace_file(path, json.dumps(data, indent=1).encode("utf-8"), mode=0o600)

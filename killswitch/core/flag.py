@@ -166,35 +166,10 @@ def write_flag(path: Path | str, data: Mapping[str, Any]) -> None:
     """Atomically replace the flag: temp file in the same directory, fsync, rename."""
     import json
 
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from killswitch.core.atomic import replace_file
+
     payload = (json.dumps(dict(data), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-    fd, tmp = _temp_beside(target)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(target.parent)
-
-
-def _temp_beside(target: Path) -> tuple[int, str]:
-    """A new file next to `target` (same filesystem, so the rename is atomic)."""
-    for _ in range(100):
-        tmp = str(target.parent / f".{target.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temporary name in {target.parent}")
+    replace_file(path, payload, mode=0o644)
 
 
 def clear_flag(path: Path | str) -> bool:
@@ -203,20 +178,7 @@ def clear_flag(path: Path | str) -> bool:
         os.unlink(path)
     except FileNotFoundError:
         return False
-    _fsync_dir(Path(path).parent)
+    from killswitch.core.atomic import fsync_dir
+
+    fsync_dir(Path(path).parent)
     return True
-
-
-def _fsync_dir(directory: Path) -> None:
-    if sys.platform == "win32":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
