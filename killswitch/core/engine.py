@@ -135,11 +135,15 @@ class Engine:
     def config(self) -> configmod.Config:
         return self._load_config(self.paths.config_file)
 
-    def select_now(self, cfg: configmod.Config | None = None) -> Selection:
-        """A full scan of the user's processes against the rules (what `rules --dry-run` shows)."""
+    def select_now(self, cfg: configmod.Config | None = None, pids: list[int] | None = None) -> Selection:
+        """A full scan of the user's processes against the rules (what `rules --dry-run` shows),
+        or of just `pids`."""
         cfg = cfg or self.config()
         ctx = Context.here(procfs.ancestors(os.getpid()))
-        table = {p.pid: p for p in procfs.scan(os.getuid())}
+        if pids is None:
+            table = {p.pid: p for p in procfs.scan(os.getuid())}
+        else:
+            table = {p.pid: p for p in (procfs.proc(pid, os.getuid()) for pid in pids) if p is not None}
         return select(table, cfg.rules, ctx, procfs.read_environ, procfs.read_exe_base)
 
     def refresh(self) -> Selection:
@@ -167,12 +171,17 @@ class Engine:
         full_scan: bool = True,
         only_if_stopped: bool = False,
         reap: bool = True,
+        action: str | None = None,
+        pids: list[int] | None = None,
     ) -> StopReport:
         """Stop everything. Never asks, never needs the network, the journal or the config to be
-        valid: the flag is written first-or-nearly and the rules are applied as far as they can be."""
+        valid: the flag is written first-or-nearly and the rules are applied as far as they can be.
+
+        `action` overrides every rule's action (an off-day terminates); `pids` limits the rules to
+        those processes (the ones started since the last look) instead of a full scan."""
         report = StopReport()
         ctx = Context.here(procfs.ancestors(os.getpid()))
-        signaller = control.Signaller(ctx)
+        signaller = control.Signaller(ctx, action)
         with self._mutex:
             try:
                 self._lock.acquire()
@@ -182,11 +191,13 @@ class Engine:
                 if only_if_stopped and not self.is_stopped():
                     return report
                 warm = self._warm
-                if warm is not None:  # the fast path: known processes, pinned handles, no scan
+                if warm is not None and pids is None:  # the fast path: known processes, pinned, no scan
                     for target in warm.targets:
                         signaller.act(target, warm.handles.get(target.pid))
                 self._write_flag(report, reason, message, until)
-                if full_scan or warm is None:
+                if pids is not None:
+                    self._apply_rules(signaller, report, pids)
+                elif full_scan or warm is None:
                     self._apply_rules(signaller, report)
                 elif warm is not None:
                     report.refused.extend(warm.selection.refused)
@@ -227,13 +238,13 @@ class Engine:
                 "Make its directory writable, or set KILLSWITCH_FLAG to a writable path."
             )
 
-    def _apply_rules(self, signaller: control.Signaller, report: StopReport) -> None:
+    def _apply_rules(self, signaller: control.Signaller, report: StopReport, pids: list[int] | None = None) -> None:
         try:
             cfg = self.config()
         except configmod.ConfigError as exc:
             report.errors.append(f"process rules not applied: {exc}")
             return
-        selection = self.select_now(cfg)
+        selection = self.select_now(cfg, pids)
         report.refused.extend(selection.refused)
         report.skipped.extend(selection.skipped)
         signaller.act_all(selection.targets)

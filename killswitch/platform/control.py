@@ -35,8 +35,9 @@ class Record(NamedTuple):
 class Signaller:
     """Sends the stop signals. Keeps the pinned handles it opened so the caller can reuse them."""
 
-    def __init__(self, ctx: Context):
+    def __init__(self, ctx: Context, action: str | None = None):
         self.ctx = ctx
+        self.action = action  # overrides each target's own action (an off-day terminates)
         self.records: dict[int, Record] = {}
         self.handles: dict[int, procfs.Handle] = {}
         self.failed: list[str] = []
@@ -44,6 +45,8 @@ class Signaller:
     def act(self, target: Target, handle: procfs.Handle | None = None) -> bool:
         if target.pid in self.records:
             return True
+        if self.action is not None and target.action != self.action:
+            target = target._replace(action=self.action)
         handle = handle or procfs.Handle.open(target.pid, target.start)
         if handle is None:
             return False  # gone or recycled since the scan: nothing to stop
@@ -76,7 +79,7 @@ class Signaller:
                 for kid in procfs.read_children(pid):
                     if kid in self.records or kid in self.ctx.ancestors:
                         continue
-                    proc = _proc(kid)
+                    proc = procfs.proc(kid, os.getuid())
                     if proc is None or protection(proc, self.ctx):
                         continue
                     if self.act(Target(kid, proc.start, proc.name, record.rule, record.action, "child")):
@@ -85,20 +88,6 @@ class Signaller:
             if not new:
                 break
         return added
-
-
-def _proc(pid: int) -> procfs.Proc | None:
-    stat = procfs.read_stat(pid)
-    if stat is None:
-        return None
-    try:
-        owner = os.stat(f"{procfs.PROC}/{pid}").st_uid
-    except OSError:
-        return None
-    if owner != os.getuid():
-        return None  # only the user's own processes, even below an agent (sudo, setuid helpers)
-    name, state, ppid, pgid, sid, start = stat
-    return procfs.Proc(pid, ppid, pgid, sid, owner, name, state, start, procfs.read_cmdline(pid))
 
 
 def resume(records: Iterable[Record]) -> tuple[list[Record], list[Record]]:

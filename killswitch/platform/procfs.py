@@ -142,6 +142,21 @@ def scan(uid: int | None) -> Iterator[Proc]:
         yield Proc(pid, ppid, pgid, sid, owner, name, state, start, read_cmdline(pid))
 
 
+def proc(pid: int, uid: int | None) -> Proc | None:
+    """One process, if it exists (and belongs to `uid` when given)."""
+    try:
+        owner = os.stat(f"{PROC}/{pid}").st_uid
+    except OSError:
+        return None
+    if uid is not None and owner != uid:
+        return None  # only the user's own processes, even below an agent (sudo, setuid helpers)
+    stat = read_stat(pid)
+    if stat is None:
+        return None
+    name, state, ppid, pgid, sid, start = stat
+    return Proc(pid, ppid, pgid, sid, owner, name, state, start, read_cmdline(pid))
+
+
 def _scan_psutil(uid: int | None) -> Iterator[Proc]:  # pragma: no cover - non-Linux
     import psutil
 

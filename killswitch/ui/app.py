@@ -66,6 +66,10 @@ class KillswitchApp(QObject):
         if self.watcher.fileno() is not None:
             self._notifier = QSocketNotifier(self.watcher.fileno(), QSocketNotifier.Read, self)
             self._notifier.activated.connect(self.on_flag_event)
+        from killswitch.platform.newprocs import NewProcesses
+
+        self._newprocs = NewProcesses()
+        self._config_stamp: object = "never"  # differs from any stamp: forces the first index
         self.tick = QTimer(self)
         self.tick.setInterval(TICK_MS if self._notifier else 500)  # without inotify, poll the flag
         self.tick.timeout.connect(self.on_tick)
@@ -151,6 +155,12 @@ class KillswitchApp(QObject):
             self.view.show()  # the panel started after us: move into the tray
         self.view.update()
         self._snapshot(self.tray_state())
+        # Re-index (or, while stopped, re-enforce) only when something could have changed: a
+        # process was created or the config was edited. An idle desktop costs one small read.
+        config_stamp = _stamp(self.paths.config_file)
+        if not self._newprocs.poll() and config_stamp == self._config_stamp:
+            return
+        self._config_stamp = config_stamp
         try:
             if self.engine.is_stopped():
                 self.engine.enforce()
@@ -295,6 +305,14 @@ class KillswitchApp(QObject):
             return
         self.view.notify("GNOME shortcut created", f"{hk.parse_chord(self.config.hotkey).label()} runs {command}",
                          self.tray_state().state)
+
+
+def _stamp(path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
 
 
 def _tray_available() -> bool:
