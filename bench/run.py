@@ -271,6 +271,9 @@ def main() -> int:
                     lambda: bench_client(20000 if args.quick else 200000),
                     lambda: bench_hook(rounds * 5),
                     lambda: bench_wake(rounds * 10)]
+        from offday_bench import bench_offday
+
+        sections.append(lambda: bench_offday(rounds * 2, args.idle, row))
         if not args.no_desktop:
             from tray_bench import bench_desktop
 

@@ -52,16 +52,29 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("tray", help="start the tray app (or show the running one)")
 
+    # Listed here for --help; their real parsers live in their modules, imported only when used
+    # (importing them on every call would slow the cold stop path).
+    for name, text in LAZY_HELP.items():
+        sub.add_parser(name, help=text, add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
+
     s = sub.add_parser("serve", help="run the engine without a tray, keeping the stop path warm")
     s.add_argument("--refresh", type=float, default=10.0, metavar="SECONDS",
                    help="how often to re-index matching processes (default 10)")
     return p
 
 
+LAZY = {"hosts": "cli_hosts", "helper": "cli_hosts", "offday": "cli_offday"}
+LAZY_HELP = {"hosts": "block AI hosts in a hosts file (apply, clear, show)",
+             "helper": "install the privileged hosts helper (install, uninstall, status)",
+             "offday": "no-AI days: add, list, remove, next, skip, end"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv == ["check"]:  # `killswitch check && agent` runs before every agent: skip argparse
         return cmd_check(None)
+    if argv and argv[0] in LAZY:
+        return _lazy(argv)
     args = _parser().parse_args(argv)
     handler = globals()[f"cmd_{args.command.replace('-', '_')}"]
     try:
@@ -69,6 +82,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("killswitch: interrupted", file=sys.stderr)
         return 130
+
+
+def _lazy(argv: list[str]) -> int:
+    import importlib
+
+    module = importlib.import_module(f"killswitch.{LAZY[argv[0]]}")
+    parser = argparse.ArgumentParser(prog="killswitch")
+    module.add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    if argv[0] == "hosts":
+        return int(module.run_hosts(args))
+    if argv[0] == "helper":
+        return int(module.run_helper(args))
+    return int(module.run(args))
 
 
 def _err(message: str) -> None:
@@ -145,10 +172,18 @@ def _print_stop(reply: dict[str, Any]) -> None:
 def cmd_resume(args: argparse.Namespace) -> int:
     from killswitch.core.flag import exists
 
+    from killswitch.core.flag import now_utc, read_flag
+
     paths = _paths()
     if not exists(paths.flag):
         print("Not stopped: agents may already run.")
         return EXIT_OK
+    reading = read_flag(paths.flag)
+    if reading.reason == "off-day" and reading.until is not None and reading.until > now_utc():
+        _err(f"a no-AI day is in progress until {reading.until.astimezone().strftime('%a %d %b %H:%M')}; "
+             "it ends by itself then. To end it early: `killswitch offday end --reason TEXT` "
+             "(you will type a sentence; early ends are limited)")
+        return EXIT_PARTIAL
     if not args.yes:
         if not sys.stdin.isatty():
             _err("resume is deliberate: run it in a terminal to confirm, or pass --yes in scripts")

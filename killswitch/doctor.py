@@ -16,7 +16,7 @@ def checks(paths: Paths) -> list[tuple[str, str, str]]:
     for name, check in (("flag", lambda: [_flag(paths)]), ("config", lambda: _config(paths)),
                         ("process control", lambda: [_processes()]), ("flag watching", lambda: [_watch(paths)]),
                         ("engine", lambda: _engine(paths)), ("hotkey", lambda: _hotkey(paths)),
-                        ("agent hooks", _hooks)):
+                        ("off-days", lambda: _offdays(paths)), ("agent hooks", _hooks)):
         try:
             rows.extend(check())
         except Exception as exc:  # noqa: BLE001 - the doctor reports a broken part, it never dies of it
@@ -120,6 +120,26 @@ def _hotkey(paths: Paths) -> list[tuple[str, str, str]]:
     except config.ConfigError:
         chord = config.DEFAULT_HOTKEY
     return hotkey.describe(chord)
+
+
+def _offdays(paths: Paths) -> list[tuple[str, str, str]]:
+    from killswitch import hosts_helper
+    from killswitch.core import schedule
+    from killswitch.core.config import ConfigError
+    from killswitch.core.flag import now_utc
+
+    try:
+        settings = schedule.load_offday(paths.config_file)
+    except ConfigError as exc:
+        return [(FAIL, "off-days", str(exc))]
+    upcoming = schedule.next_windows(settings, now_utc(), 1, skips=schedule.load_skips(paths))
+    rows = [(OK, "off-days", f"next: {upcoming[0].start.isoformat()} → {upcoming[0].end.isoformat()}" if upcoming
+             else "none scheduled (`killswitch offday add --weekly SU`)")]
+    if settings.hosts:
+        state, why = hosts_helper.availability()
+        rows.append((OK if state == "ok" else WARN, "hosts blocking",
+                     why if state != "ok" else f"{len(settings.hosts)} host(s) via the helper"))
+    return rows
 
 
 def _hooks() -> list[tuple[str, str, str]]:

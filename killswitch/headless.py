@@ -1,20 +1,29 @@
-"""`killswitch serve`: the engine without a tray, holding the stop path warm and enforcing a stop."""
+"""`killswitch serve`: the engine without a tray — holding the stop path warm, enforcing a stop,
+and running off-days (start, launches during the day, end) on a machine with no desktop."""
 
 from __future__ import annotations
 
 import signal
 import sys
 import threading
+import time
 
 from killswitch.core import config
 from killswitch.core.engine import Engine
+from killswitch.core.flag import now_utc
+from killswitch.core.offday import Offdays
 from killswitch.core.paths import Paths
+from killswitch.platform import hosts_blocker
+from killswitch.platform.newprocs import NewProcesses
 from killswitch.service import Service
+
+ENFORCE_INTERVAL = 0.1  # during an off-day: look for new processes (one small read when none)
 
 
 def serve(paths: Paths, refresh: float = 10.0) -> int:
     config.ensure_default(paths.config_file)
     engine = Engine(paths)
+    offdays = Offdays(engine, now_utc, hosts_blocker.choose(paths.state_dir))
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: done.set())
@@ -25,17 +34,40 @@ def serve(paths: Paths, refresh: float = 10.0) -> int:
         print(f"killswitch: {exc}", file=sys.stderr)
         return 1
     print(f"killswitch engine serving on {paths.socket_file}", flush=True)
+    launches: NewProcesses | None = None
+    next_look = 0.0
     try:
         while not done.is_set():
-            try:
-                if engine.is_stopped():
-                    engine.enforce()
-                else:
-                    engine.refresh()
-            except config.ConfigError as exc:
-                print(f"killswitch: {exc}", file=sys.stderr, flush=True)
-            done.wait(max(refresh, 0.05))
+            if time.monotonic() >= next_look:
+                next_look = time.monotonic() + max(refresh, 0.05)
+                in_offday = _look(engine, offdays, watching=launches is not None)
+                if in_offday and launches is None:
+                    launches = NewProcesses()
+                elif not in_offday:
+                    launches = None
+            if launches is not None:
+                offdays.enforce_new(launches.poll())
+            done.wait(ENFORCE_INTERVAL if launches is not None else max(0.0, next_look - time.monotonic()))
     finally:
         service.close()
         engine.close()
     return 0
+
+
+def _look(engine: Engine, offdays: Offdays, watching: bool) -> bool:
+    """The slow tick: bring off-days in line with the clock, then re-index or re-enforce.
+    Returns whether an off-day is on."""
+    outcome = offdays.reconcile()
+    if outcome.action != "unchanged" or outcome.detail:
+        print(f"killswitch: off-day {outcome.action}: {outcome.detail}", flush=True)
+    in_offday = engine.reading().reason == "off-day"
+    if in_offday and watching:
+        return True  # the launch watcher sees every new process: no full rescan needed
+    try:
+        if engine.is_stopped():
+            engine.enforce()
+        else:
+            engine.refresh()
+    except config.ConfigError as exc:
+        print(f"killswitch: {exc}", file=sys.stderr, flush=True)
+    return in_offday

@@ -33,6 +33,9 @@ def home(tmp_path, monkeypatch):
     os.chmod(runtime, 0o700)
     monkeypatch.setenv("XDG_RUNTIME_DIR", runtime)
     monkeypatch.delenv("KILLSWITCH_FLAG", raising=False)
+    # Off-days in tests block hosts in a private file, never the machine's /etc/hosts.
+    (tmp_path / "hosts").write_text("127.0.0.1 localhost\n")
+    monkeypatch.setenv("KILLSWITCH_HOSTS_FILE", str(tmp_path / "hosts"))
     (tmp_path / "home").mkdir()
     yield Paths.from_env()
     subprocess.run(["rm", "-rf", runtime], check=False)

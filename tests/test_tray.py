@@ -174,3 +174,39 @@ def test_second_launch_hands_over_and_exits(home, offscreen, tmp_path):
         first.terminate()
         assert first.wait(timeout=10) == 0  # SIGTERM is routed into the Qt loop: a clean exit
     assert not home.socket_file.exists()
+
+
+def test_an_off_day_in_progress_is_enforced_at_start_and_ends_early_only_with_the_sentence(home, qtbot, offscreen):
+    import datetime as dt
+
+    from killswitch.core.offday import END_SENTENCE
+    from killswitch.platform.hotkey import NullHotkey
+    from killswitch.ui.app import KillswitchApp
+
+    now = dt.datetime.now().astimezone()
+    start, end = (now - dt.timedelta(hours=1)).strftime("%H:%M"), (now + dt.timedelta(hours=1)).strftime("%H:%M")
+    write_config(home, "resume_countdown = 0\n[offday]\n[[offday.rules]]\n"
+                 f'weekly = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]\nfrom = "{start}"\nto = "{end}"\n')
+    app = KillswitchApp(home, hotkey_backend=NullHotkey("not in this test"))
+    app.start()
+    try:
+        qtbot.waitUntil(lambda: home.flag.exists(), timeout=3000)
+        assert json.loads(home.flag.read_text())["reason"] == "off-day"
+        qtbot.waitUntil(lambda: app.tray_state().state == "offday", timeout=1000)
+        assert app.tray_state().next_offday.startswith("now, until")
+        assert app.offday._enforcer.isActive()  # launches during the day are watched
+        actions = menu_actions(app)
+        assert actions["offdayAction"].text().startswith("Next off-day: now, until")
+
+        app.open_resume()
+        dialog = app._dialogs[-1]
+        assert dialog.phrase_edit is not None and not dialog.resume_button.isEnabled()
+        qtbot.keyClicks(dialog.phrase_edit, END_SENTENCE)
+        qtbot.keyClicks(dialog.note, "the demo is today")
+        assert dialog.resume_button.isEnabled()
+        dialog.resume_button.click()
+        assert not home.flag.exists()
+        assert app.offday.offdays.early_ends_left() == 0
+        qtbot.waitUntil(lambda: not app.offday._enforcer.isActive(), timeout=1000)
+    finally:
+        app.shutdown()

@@ -107,7 +107,7 @@ def update_config(
             problem = validate_rule(raw, index)
             if problem:
                 raise ConfigError(path, f"not saved: {problem}")
-        _replace_rules(doc, [clean_rule(raw) for raw in rules])
+        _replace_aot(doc, "rules", [clean_rule(raw) for raw in rules])
 
     try:
         new_text = doc.as_string()
@@ -120,6 +120,57 @@ def update_config(
     if new_text == old_text:
         return
     _write_atomic(target, new_text, mode, path)
+
+
+def update_offday(path: Path, *, rules: list[Mapping[str, Any]] | None = None, hosts: list[str] | None = None,
+                  include_www: bool | None = None, early_end_limit: int | None = None) -> None:
+    """Change the [offday] settings in config.toml; None leaves a setting as it is. `rules` replaces
+    every [[offday.rules]] table as `update_config` does [[rules]] (unchanged ones keep their comments).
+    Raises ConfigError, leaving the file byte-identical, when the result would not load."""
+    from killswitch.core import schedule  # needs dateutil; the stop path never comes here
+
+    path = Path(path)
+    target = Path(os.path.realpath(path))
+    old_text, mode = _read(target, path)
+    doc = _parse(configmod.DEFAULT_CONFIG if old_text is None else old_text, path)
+    for index, raw in enumerate(rules or ()):
+        try:
+            schedule.make_rule(raw)  # refuses unknown keys too
+        except schedule.RuleProblem as exc:
+            raise ConfigError(path, f"not saved: off-day rule {index + 1}: {exc}") from None
+    offday = doc.item("offday") if "offday" in doc else None
+    if offday is None:
+        offday = tomlkit.table(is_super_table=(hosts, include_www, early_end_limit) == (None, None, None))
+        doc.append("offday", offday)
+    elif not isinstance(offday, Table):
+        raise ConfigError(path, "`offday` is not a table; not saved, edit it in a text editor")
+    if hosts is not None and not isinstance(hosts, str):
+        hosts = list(hosts)  # a tuple is fine; a bare string is refused by the check below
+    for key, value in (("hosts", hosts), ("include_www", include_www), ("early_end_limit", early_end_limit)):
+        if value is not None:
+            (_set_top if key in offday else _add_key)(offday, key, value)
+    if rules is not None:
+        _replace_aot(offday, "rules", [{k: r[k] for k in schedule.RULE_KEYS if r.get(k) is not None} for r in rules])
+    try:
+        new_text = doc.as_string()
+        schedule.parse_offday((configmod.parse(new_text, path).extra or {}).get("offday"), path, new_text)
+    except ConfigError as exc:
+        raise ConfigError(path, f"not saved: {exc.detail}") from None
+    except TOMLKitError as exc:  # pragma: no cover - tomlkit refusing its own output
+        raise ConfigError(path, f"not saved: {exc}") from None
+    if new_text != old_text:
+        _write_atomic(target, new_text, mode, path)
+
+
+def _add_key(table: Table, key: str, value: Any) -> None:
+    """A new key right after the table's last key (not after the comments and tables below it)."""
+    plain = [k.key for k, item in table.value.body if k is not None and not isinstance(item, (Table, AoT))]
+    if plain:
+        table.value._insert_after(plain[-1], key, value)
+    elif table.value.body:
+        table.value._insert_at(0, key, value)
+    else:
+        table.add(key, value)
 
 
 def _read(target: Path, shown: Path) -> tuple[str | None, int]:
@@ -169,13 +220,14 @@ def _set_top(doc: tomlkit.TOMLDocument, key: str, value: Any) -> None:
 
 
 # ---------------------------------------------------------------------- rules
-def _replace_rules(doc: tomlkit.TOMLDocument, new: list[dict[str, Any]]) -> None:
-    current = doc.item("rules") if "rules" in doc else None
+def _replace_aot(doc: tomlkit.TOMLDocument | Table, key: str, new: list[dict[str, Any]]) -> None:
+    """Replace the array of tables `key` in `doc` (the document or a table, e.g. [offday])."""
+    current = doc.item(key) if key in doc else None
     if not isinstance(current, AoT):
         if current is not None:
-            doc.remove("rules")  # e.g. an inline `rules = [...]`: rewritten as tables at the end
+            doc.remove(key)  # e.g. an inline `rules = [...]`: rewritten as tables at the end
         if new:
-            doc.append("rules", _fresh_aot(new))
+            doc.append(key, _fresh_aot(new))
         return
 
     old: list[Table] = list(current.body)
@@ -193,7 +245,7 @@ def _replace_rules(doc: tomlkit.TOMLDocument, new: list[dict[str, Any]]) -> None
         notes[id(old[i])] = _split_note(gaps[i])
     tables = _reuse(old, new)
     if not tables:
-        _drop_aot(doc, _join([gap for gap in gaps[:-1] if _has_comment(gap)] + gaps[-1:]))
+        _drop_aot(doc, _join([gap for gap in gaps[:-1] if _has_comment(gap)] + gaps[-1:]), key)
         return
     last = len(tables) - 1
     for j, table in enumerate(tables):
@@ -325,11 +377,11 @@ def _end_line(table: Table) -> None:
         table.value.body.append((None, Whitespace("\n")))
 
 
-def _drop_aot(doc: tomlkit.TOMLDocument, keep: list[Item]) -> None:
+def _drop_aot(doc: tomlkit.TOMLDocument | Table, keep: list[Item], name: str = "rules") -> None:
     """Remove every rule table; the comments that sat between them stay in their place."""
-    body = doc.body
-    where = next(i for i, (key, item) in enumerate(body) if key is not None and key.key == "rules")
-    doc.remove("rules")  # leaves a placeholder at `where`, so no other index moves
+    body = doc.body if isinstance(doc, tomlkit.TOMLDocument) else doc.value.body
+    where = next(i for i, (key, item) in enumerate(body) if key is not None and key.key == name)
+    doc.remove(name)  # leaves a placeholder at `where`, so no other index moves
     text = "".join(item.as_string() for item in keep)
     if text.strip():
         body[where] = (None, Comment(Trivia(indent="", comment_ws="", comment=text, trail="")))

@@ -22,6 +22,7 @@ from killswitch.core.selection import Context, Selection, Target, select
 from killswitch.platform import control, procfs
 
 Clock = Callable[[], dt.datetime]
+OFFDAY_ACTION = "terminate"  # off-days end agents (a frozen process would keep its GPU memory)
 
 
 class StopReport:
@@ -56,6 +57,7 @@ class StopReport:
 class ResumeReport:
     def __init__(self) -> None:
         self.was_stopped = False
+        self.refused = False  # an off-day in progress: nothing was changed
         self.continued: list[control.Record] = []
         self.gone: list[control.Record] = []
         self.errors: list[str] = []
@@ -68,6 +70,7 @@ class ResumeReport:
         return {
             "ok": self.ok,
             "was_stopped": self.was_stopped,
+            "refused": self.refused,
             "continued": [r.to_json() for r in self.continued],
             "gone": [r.to_json() for r in self.gone],
             "errors": self.errors,
@@ -173,6 +176,7 @@ class Engine:
         reap: bool = True,
         action: str | None = None,
         pids: list[int] | None = None,
+        replace_flag: bool = False,
     ) -> StopReport:
         """Stop everything. Never asks, never needs the network, the journal or the config to be
         valid: the flag is written first-or-nearly and the rules are applied as far as they can be.
@@ -194,7 +198,7 @@ class Engine:
                 if warm is not None and pids is None:  # the fast path: known processes, pinned, no scan
                     for target in warm.targets:
                         signaller.act(target, warm.handles.get(target.pid))
-                self._write_flag(report, reason, message, until)
+                self._write_flag(report, reason, message, until, replace_flag)
                 if pids is not None:
                     self._apply_rules(signaller, report, pids)
                 elif full_scan or warm is None:
@@ -221,11 +225,13 @@ class Engine:
 
     def enforce(self) -> StopReport:
         """While stopped, stop what started since (a relaunched agent). Does nothing when running."""
-        return self.stop("cli", only_if_stopped=True)
+        action = OFFDAY_ACTION if self.reading().reason == "off-day" else None
+        return self.stop("cli", only_if_stopped=True, action=action)
 
-    def _write_flag(self, report: StopReport, reason: str, message: str, until: dt.datetime | None) -> None:
+    def _write_flag(self, report: StopReport, reason: str, message: str, until: dt.datetime | None,
+                    replace: bool = False) -> None:
         reading = self.reading()
-        if reading.stopped and reading.data is not None:
+        if reading.stopped and reading.data is not None and not replace:
             report.already_stopped = True
             report.flag_written = True
             return
@@ -269,11 +275,22 @@ class Engine:
             )
 
     # ------------------------------------------------------------------ resuming
-    def resume(self) -> ResumeReport:
+    def resume(self, allow_offday: bool = False) -> ResumeReport:
+        """Continue what the stop froze and clear the flag. An off-day in progress is not resumed
+        this way (it ends at its end time, or early at a cost) unless `allow_offday`."""
         report = ResumeReport()
         with self._mutex:
             self._lock.acquire()
             try:
+                reading = self.reading()
+                now = self.clock()
+                if (not allow_offday and reading.reason == "off-day" and reading.until is not None
+                        and reading.until > now):
+                    report.errors.append(
+                        f"a no-AI day is in progress until {reading.until.astimezone().strftime('%a %d %b %H:%M')}; "
+                        "end it early with `killswitch offday end` (a typed sentence and a reason)")
+                    report.refused = True
+                    return report
                 report.was_stopped = self.is_stopped()
                 report.continued, report.gone = control.resume(self.frozen())
                 try:

@@ -9,20 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import signal
-import socket
 import sys
 import threading
-import traceback
 from typing import Callable
 
 from killswitch.core import config as configmod
 from killswitch.core import flag as flagmod
 from killswitch.core.engine import Engine
-from killswitch.core.paths import Paths, ensure_dir
+from killswitch.core.paths import Paths
 from killswitch.core.watch import FlagWatcher
 from killswitch.service import Service
-from killswitch.ui.qt import QApplication, QMessageBox, QObject, QSocketNotifier, QTimer, Signal, Slot
+from killswitch.ui.qt import QApplication, QObject, QSocketNotifier, QTimer, Signal, Slot
+from killswitch.ui.runtime import ErrorReporter, install_excepthook, route_signals, setup_logging
 from killswitch.ui.tray import TrayState, TrayView
 
 log = logging.getLogger("killswitch.tray")
@@ -52,6 +50,10 @@ class KillswitchApp(QObject):
         self.hotkey_label: str | None = None
         self.hotkey_problem: str | None = None
 
+        from killswitch.ui.offday_ui import OffdayDriver
+
+        self.offday = OffdayDriver(self.engine, clock)
+        self.offday.changed.connect(self.refresh)
         self.view = TrayView(
             {"stop": self.stop_from_tray, "resume": self.open_resume, "settings": self.open_settings,
              "quit": self.quit, **({"gnome_shortcut": self.create_gnome_shortcut} if _is_gnome() else {})},
@@ -89,6 +91,7 @@ class KillswitchApp(QObject):
             log.error("socket not started: %s", exc)
             self.view.notify("killswitch", f"The CLI cannot reach this app: {exc}", "running")
         self.tick.start()
+        QTimer.singleShot(0, self.offday.reconcile)  # a day in progress is enforced at once
         # After the first paint: the hotkey, then a first index of the matching processes.
         QTimer.singleShot(0, self.start_hotkey)
         QTimer.singleShot(0, self.on_tick)
@@ -124,7 +127,8 @@ class KillswitchApp(QObject):
         if reading.stopped:
             state = "offday" if reading.reason == "off-day" else "stopped"
         return TrayState(state, reading.reason, reading.message, reading.since, reading.until,
-                         self.hotkey_label, self.hotkey_problem, self.config_problem, None)
+                         self.hotkey_label, self.hotkey_problem, self.config_problem or self.offday.problem,
+                         self.offday.next_label())
 
     @Slot()
     def refresh(self) -> None:
@@ -153,6 +157,7 @@ class KillswitchApp(QObject):
             self.refresh()
         if not self.view.tray_shown() and _tray_available():
             self.view.show()  # the panel started after us: move into the tray
+        self.offday.tick()
         self.view.update()
         self._snapshot(self.tray_state())
         # Re-index (or, while stopped, re-enforce) only when something could have changed: a
@@ -160,6 +165,8 @@ class KillswitchApp(QObject):
         config_stamp = _stamp(self.paths.config_file)
         if not self._newprocs.poll() and config_stamp == self._config_stamp:
             return
+        if self.offday.watching():
+            return  # during an off-day the launch watcher sees every new process: no full rescan
         self._config_stamp = config_stamp
         try:
             if self.engine.is_stopped():
@@ -210,8 +217,19 @@ class KillswitchApp(QObject):
         if state.state == "running":
             return
         since = state.since.astimezone().strftime("%a %H:%M") if state.since else "an unknown time"
-        dialog = ResumeDialog(self.config.resume_countdown, f"Since {since} ({state.reason or 'unknown reason'}).")
-        dialog.resumeConfirmed.connect(self.resume)
+        if state.state == "offday":
+            from killswitch.ui.offday_ui import END_SENTENCE
+
+            until = state.until.astimezone().strftime("%a %H:%M") if state.until else "its end"
+            left = self.offday.offdays.early_ends_left()
+            dialog = ResumeDialog(self.config.resume_countdown,
+                                  f"A no-AI day, until {until}. Ending it early is recorded; "
+                                  f"{left} early end(s) left in 30 days. Say why in the note.",
+                                  typed_phrase=END_SENTENCE)
+            dialog.resumeConfirmed.connect(lambda _rating, note: self._end_offday(dialog, note))
+        else:
+            dialog = ResumeDialog(self.config.resume_countdown, f"Since {since} ({state.reason or 'unknown reason'}).")
+            dialog.resumeConfirmed.connect(self.resume)
         dialog.rejected.connect(self._resume_abandoned)
         self._keep(dialog)
         dialog.show()
@@ -224,6 +242,13 @@ class KillswitchApp(QObject):
         log.info("resumed: continued %d process(es); rating=%s note=%r", len(report.continued), rating or "-", note)
         for line in report.errors:
             log.warning("resume: %s", line)
+        self.refresh()
+
+    def _end_offday(self, dialog, reason: str) -> None:
+        typed = dialog.phrase_edit.text() if dialog.phrase_edit is not None else ""
+        problem = self.offday.end_early(typed, reason)
+        if problem:
+            self.view.notify("The no-AI day goes on", problem, "offday")
         self.refresh()
 
     @Slot()
@@ -323,71 +348,6 @@ def _tray_available() -> bool:
 
 def _is_gnome() -> bool:
     return "GNOME" in os.environ.get("XDG_CURRENT_DESKTOP", "").upper().split(":")
-
-
-def install_excepthook(show: Callable[[str], None]) -> None:
-    """An unhandled exception is logged and shown; it never silently kills the app."""
-
-    def hook(kind, value, tb) -> None:
-        text = "".join(traceback.format_exception(kind, value, tb))
-        log.error("unhandled exception:\n%s", text)
-        try:
-            show(text)
-        except Exception:  # noqa: BLE001 - the hook itself must not raise
-            pass
-
-    sys.excepthook = hook
-
-
-class ErrorReporter:
-    """Shows each unhandled exception in a non-modal box, keeping the boxes referenced."""
-
-    def __init__(self) -> None:
-        self.boxes: list[QMessageBox] = []
-
-    def show(self, text: str) -> None:
-        box = QMessageBox(QMessageBox.Critical, "killswitch: unexpected error",
-                          "Something went wrong. Stopping still works (hotkey, tray, `killswitch stop`).")
-        box.setDetailedText(text)
-        box.setObjectName("errorDialog")
-        box.setModal(False)
-        box.show()
-        self.boxes = [b for b in self.boxes if b.isVisible()] + [box]
-
-
-def route_signals(app: QApplication) -> tuple[QSocketNotifier, socket.socket, socket.socket]:
-    """SIGINT/SIGTERM quit the Qt loop cleanly (Python handlers only run when Python runs)."""
-    reader, writer = socket.socketpair()
-    reader.setblocking(False)
-    writer.setblocking(False)
-    signal.set_wakeup_fd(writer.fileno())
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda *_: None)
-    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Read, app)
-
-    def drained() -> None:
-        try:
-            reader.recv(64)
-        except OSError:
-            pass
-        app.exit(0)
-
-    notifier.activated.connect(drained)
-    return notifier, reader, writer  # the caller keeps all three: a collected socket closes its fd
-
-
-def setup_logging(paths: Paths) -> None:
-    from logging.handlers import RotatingFileHandler
-
-    try:
-        ensure_dir(paths.state_dir)
-        handler: logging.Handler = RotatingFileHandler(paths.state_dir / "killswitch.log", maxBytes=1 << 20, backupCount=2)
-    except OSError:
-        handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger("killswitch")
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
 
 
 def run(argv: list[str] | None = None) -> int:
