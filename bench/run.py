@@ -251,6 +251,7 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=60.0, metavar="SECONDS",
                         help="how long to watch the idle tray (default 60)")
     parser.add_argument("--no-desktop", action="store_true", help="skip the tray benchmarks (no Xvfb/trayer here)")
+    parser.add_argument("--only-desktop", action="store_true", help="only the tray benchmarks")
     args = parser.parse_args()
     if not sys.platform.startswith("linux"):
         print("the benchmarks need Linux (/proc)", file=sys.stderr)
@@ -273,7 +274,10 @@ def main() -> int:
                     lambda: bench_wake(rounds * 10)]
         from offday_bench import bench_offday
 
-        sections.append(lambda: bench_offday(rounds * 2, args.idle, row))
+        if args.only_desktop:
+            sections = []
+        if not args.only_desktop:
+            sections.append(lambda: bench_offday(rounds * 2, args.idle, row))
         if not args.no_desktop:
             from tray_bench import bench_desktop
 

@@ -59,7 +59,10 @@ def test_menu_reflects_live_state_and_stop_needs_no_confirmation(tray_app, home,
     proc = agents.spawn()
     tray_app.engine.refresh()
     actions = menu_actions(tray_app)
-    assert {"stopAction", "resumeAction", "offdayAction", "settingsAction", "quitAction"} <= set(actions)
+    assert {"stopAction", "resumeAction", "offdayAction", "offdaysAction", "settingsAction", "quitAction"} <= set(actions)
+    actions["offdaysAction"].trigger()
+    assert type(tray_app._dialogs[-1]).__name__ == "OffdaysDialog" and tray_app._dialogs[-1].isVisible()
+    tray_app._dialogs[-1].close()
     assert actions["stopAction"].isEnabled() and not actions["resumeAction"].isEnabled()
 
     actions["stopAction"].trigger()

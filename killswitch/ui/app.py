@@ -56,6 +56,7 @@ class KillswitchApp(QObject):
         self.offday.changed.connect(self.refresh)
         self.view = TrayView(
             {"stop": self.stop_from_tray, "resume": self.open_resume, "settings": self.open_settings,
+             "offdays": self.open_offdays,
              "quit": self.quit, **({"gnome_shortcut": self.create_gnome_shortcut} if _is_gnome() else {})},
             self.tray_state, self.clock,
         )
@@ -261,6 +262,16 @@ class KillswitchApp(QObject):
 
         dialog = SettingsDialog(self.paths, self.engine, hotkey_validator=self._validate_hotkey)
         dialog.accepted.connect(self._settings_saved)
+        self._keep(dialog)
+        dialog.show()
+
+    @Slot()
+    def open_offdays(self) -> None:
+        from killswitch.ui.offdays import OffdaysDialog
+
+        dialog = OffdaysDialog(self.paths, self.offday.offdays)
+        dialog.accepted.connect(self.offday.reconcile)  # a new rule may start a day right now
+        dialog.accepted.connect(self.refresh)
         self._keep(dialog)
         dialog.show()
 

@@ -5,12 +5,14 @@ Swapping the binding, or working around one of its bugs, then happens in one pla
 
 from PySide6 import QtCore, QtGui, QtWidgets  # noqa: F401
 from PySide6.QtCore import (  # noqa: F401
+    QDate,
     QEvent,
     QKeyCombination,
     QObject,
     QSocketNotifier,
     Qt,
     QThread,
+    QTime,
     QTimer,
     Signal,
     Slot,
@@ -19,7 +21,9 @@ from PySide6.QtGui import QAction, QColor, QIcon, QKeyEvent, QKeySequence  # noq
 from PySide6.QtWidgets import (  # noqa: F401
     QAbstractItemView,
     QApplication,
+    QCheckBox,
     QComboBox,
+    QDateEdit,
     QDialog,
     QDialogButtonBox,
     QHeaderView,
@@ -29,10 +33,13 @@ from PySide6.QtWidgets import (  # noqa: F401
     QListWidgetItem,
     QMenu,
     QMessageBox,
+    QPlainTextEdit,
     QPushButton,
+    QRadioButton,
     QSpinBox,
     QSystemTrayIcon,
     QTableWidget,
     QTableWidgetItem,
+    QTimeEdit,
     QWidget,
 )

@@ -131,6 +131,7 @@ class TrayView:
         add("resumeAction", "Resume…", self._actions["resume"], enabled=s.state != "running")
         self.menu.addSeparator()
         add("offdayAction", f"Next off-day: {s.next_offday}" if s.next_offday else "No off-day scheduled", None)
+        add("offdaysAction", "Off-days…", self._actions.get("offdays"))
         if s.hotkey_problem:
             add("hotkeyProblemAction", f"Hotkey unavailable: {s.hotkey_problem}", None)
             if "gnome_shortcut" in self._actions:
