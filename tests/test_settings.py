@@ -256,7 +256,7 @@ def test_without_a_file_saving_writes_the_commented_default(home, qtbot, open_di
 
 
 def test_chord_notation_round_trips():
-    from killswitch.ui.settings import chord_from_qt, chord_to_qt, default_hotkey_problem
+    from killswitch.ui.hotkey_edit import chord_from_qt, chord_to_qt, default_hotkey_problem
 
     assert chord_from_qt(Qt.Key_K, CHORD) == "<ctrl>+<alt>+<shift>+k"
     assert chord_from_qt(Qt.Key_PageDown, Qt.AltModifier) == "<alt>+<page_down>"

@@ -40,8 +40,6 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple
 
-from dateutil import rrule as _rr
-from dateutil import tz as _tz
 
 from killswitch.core import config as _config
 from killswitch.core.atomic import replace_file
@@ -57,7 +55,13 @@ SKIPS_FILE = "offday-skips.json"
 UTC = dt.timezone.utc
 _DAY = dt.timedelta(days=1)
 _MIDNIGHT = dt.time(0, 0)
-_RR_DAYS = (_rr.MO, _rr.TU, _rr.WE, _rr.TH, _rr.FR, _rr.SA, _rr.SU)
+
+
+def _dateutil():
+    """dateutil, imported on first use: it costs the idle tray ~6 MB, and most days have no rules."""
+    from dateutil import rrule, tz
+
+    return rrule, tz
 
 
 class OffdayRule(NamedTuple):
@@ -213,12 +217,13 @@ def _line(text: str | None, key: str | None, header: re.Pattern = _OFFDAY_HEADER
 def local_tz() -> dt.tzinfo:
     """The local zone, read now: ``$TZ`` if set, else /etc/localtime."""
     name = os.environ.get("TZ", "")
+    _tz = _dateutil()[1]
     return (_tz.gettz(name) if name else _tz.gettz()) or _tz.tzlocal()
 
 
 def _instant(day: dt.date, at: dt.time, zone: dt.tzinfo) -> dt.datetime:
     wall = dt.datetime.combine(day, at).replace(tzinfo=zone, fold=0)  # repeated time: its first occurrence
-    return _tz.resolve_imaginary(wall).astimezone(UTC)  # skipped time: forward by the jump
+    return _dateutil()[1].resolve_imaginary(wall).astimezone(UTC)  # skipped time: forward by the jump
 
 
 def _local(moment: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
@@ -227,12 +232,14 @@ def _local(moment: dt.datetime, zone: dt.tzinfo) -> dt.datetime:
 
 
 def _days(rule: OffdayRule, lo: dt.date, hi: dt.date) -> list[dt.date]:
+    _rr = _dateutil()[0]
+    week = (_rr.MO, _rr.TU, _rr.WE, _rr.TH, _rr.FR, _rr.SA, _rr.SU)
     days = _rr.rruleset()
     first = dt.datetime.combine(lo, _MIDNIGHT)
     if rule.date is not None:
         days.rdate(dt.datetime.combine(rule.date, _MIDNIGHT))
     else:
-        days.rrule(_rr.rrule(_rr.WEEKLY, byweekday=[_RR_DAYS[WEEKDAYS.index(c)] for c in rule.weekly], dtstart=first))
+        days.rrule(_rr.rrule(_rr.WEEKLY, byweekday=[week[WEEKDAYS.index(c)] for c in rule.weekly], dtstart=first))
     return [d.date() for d in days.between(first, dt.datetime.combine(hi, _MIDNIGHT), inc=True)]
 
 
@@ -277,6 +284,8 @@ def windows_between(settings: OffdaySettings, start: dt.datetime, end: dt.dateti
                     skips: Iterable[dt.datetime] = ()) -> list[Window]:
     """The merged windows that overlap [start, end), whole (not cut to the range), sorted; skipped
     windows left out. Half-open: a window ending at `start` is not included."""
+    if not settings.rules:
+        return []
     zone = tz or local_tz()
     start, end = _aware(start, "start"), _aware(end, "end")
     lo, hi = start.astimezone(zone).date() - _DAY, end.astimezone(zone).date()
@@ -311,6 +320,8 @@ def next_windows(settings: OffdaySettings, now: dt.datetime, count: int, tz: dt.
                  skips: Iterable[dt.datetime] = ()) -> list[Window]:
     """Up to `count` windows not yet over, a window in progress first. Looks ``LOOKAHEAD`` ahead, and
     as far as the last one-off date."""
+    if not settings.rules:
+        return []
     now, zone, skips = _aware(now, "now"), tz or local_tz(), tuple(skips)
     last = max((r.date for r in settings.rules if r.date is not None), default=None)
     horizon = max(now + LOOKAHEAD, _instant(last + 2 * _DAY, _MIDNIGHT, zone)) if last else now + LOOKAHEAD
