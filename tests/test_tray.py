@@ -12,7 +12,7 @@ import pytest
 
 from killswitch.core import flag as flagmod
 from killswitch.ui.qt import QSystemTrayIcon, QtWidgets
-from tests.conftest import proc_state, rule_for, wait_state, write_config
+from tests.conftest import proc_state, rule_for, wait_for, wait_state, write_config
 
 
 @pytest.fixture
@@ -164,9 +164,7 @@ def test_second_launch_hands_over_and_exits(home, offscreen, tmp_path):
     first = subprocess.Popen([sys.executable, "-m", "killswitch", "tray"], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 20
-        while not home.socket_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(home.socket_file.exists, timeout=20)
         assert home.socket_file.exists(), first.stderr.read() if first.poll() is not None else "no socket"
         second = subprocess.run([sys.executable, "-m", "killswitch", "tray"], env=env, capture_output=True,
                                 text=True, timeout=20)
