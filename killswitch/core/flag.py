@@ -88,6 +88,7 @@ def make_flag(
         "until": iso(until),
         "host": socket.gethostname(),
         "pid": os.getpid(),
+        "pause": os.urandom(6).hex(),  # names this pause (the journal's key); new with every stop
     }
 
 

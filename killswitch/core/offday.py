@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
-from pathlib import Path
 from typing import Any, Callable, NamedTuple, Protocol
 
-from killswitch.core import schedule
+from killswitch.core import events, schedule
 from killswitch.core.atomic import replace_file
 from killswitch.core.config import ConfigError
 from killswitch.core.engine import OFFDAY_ACTION, Engine, StopReport
 
-log = logging.getLogger("killswitch.offday")
-
 OVERRIDES_FILE = "offday-overrides.json"
-EVENTS_FILE = "events.jsonl"
 END_SENTENCE = "I am choosing to end this no-AI day early."
 OVERRIDE_WINDOW = dt.timedelta(days=30)
 
@@ -181,12 +176,5 @@ class Offdays:
 
     # ------------------------------------------------------------------ the record
     def record(self, kind: str, now: dt.datetime, **fields: Any) -> None:
-        """Append one event (the pause journal reads these). Never raises: not on any stop path."""
-        line = json.dumps({"time": now.isoformat(), "kind": kind, **fields}) + "\n"
-        try:
-            self.paths.data_dir.mkdir(parents=True, exist_ok=True)
-            with open(Path(self.paths.data_dir) / EVENTS_FILE, "a", encoding="utf-8") as handle:
-                handle.write(line)
-        except OSError as exc:
-            log.warning("event not recorded (%s): %s", exc, line.strip())
-
+        """Append one event to the event log (the pause journal files it later). Never raises."""
+        events.append(self.paths.data_dir, kind, now, **fields)
