@@ -29,7 +29,9 @@ def test_written_flag_has_the_documented_fields(home):
     until = dt.datetime(2026, 11, 30, 0, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
     flagmod.write_flag(home.flag, flagmod.make_flag("off-day", "Sunday", until=until))
     data = json.loads(home.flag.read_text("utf-8"))
-    assert set(data) == {"version", "state", "reason", "message", "since", "until", "host", "pid"}
+    assert set(data) == {"version", "state", "reason", "message", "since", "until", "host", "pid", "pause"}
+    again = flagmod.make_flag("off-day", "Sunday", until=until)
+    assert len(data["pause"]) == 12 and again["pause"] != data["pause"]  # a new id with every stop
     assert data["version"] == 1 and data["state"] == "stopped" and data["reason"] == "off-day"
     assert data["until"] == "2026-11-30T00:00:00+01:00"
     assert dt.datetime.fromisoformat(data["since"]).utcoffset() is not None
