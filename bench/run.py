@@ -278,6 +278,11 @@ def main() -> int:
             sections = []
         if not args.only_desktop:
             sections.append(lambda: bench_offday(rounds * 2, args.idle, row))
+            from history_bench import rows as history_rows, run as history_run
+            from journal_bench import bench_history_cli
+
+            sections.append(lambda: history_rows(history_run(rounds=5 if args.quick else 9), row))
+            sections.append(lambda: bench_history_cli(rounds, row, killswitch_cmd))
         if not args.no_desktop:
             from tray_bench import bench_desktop
 

@@ -63,10 +63,13 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-LAZY = {"hosts": "cli_hosts", "helper": "cli_hosts", "offday": "cli_offday"}
+LAZY = {"hosts": "cli_hosts", "helper": "cli_hosts", "offday": "cli_offday", "history": "cli_journal",
+        "rate": "cli_journal"}
 LAZY_HELP = {"hosts": "block AI hosts in a hosts file (apply, clear, show)",
              "helper": "install the privileged hosts helper (install, uninstall, status)",
-             "offday": "no-AI days: add, list, remove, next, skip, end"}
+             "offday": "no-AI days: add, list, remove, next, skip, end",
+             "history": "past pauses, how hard they felt, the trend (--json, --csv to export)",
+             "rate": "rate a pause: PAUSE_ID 1-5 (1 effortless … 5 very hard) [--note TEXT]"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -188,9 +191,18 @@ def cmd_resume(args: argparse.Namespace) -> int:
         if not sys.stdin.isatty():
             _err("resume is deliberate: run it in a terminal to confirm, or pass --yes in scripts")
             return EXIT_USAGE
-        if not _confirm_resume(paths):
+        try:
+            confirmed = _confirm_resume(paths)
+        except KeyboardInterrupt:
+            _record_abandoned(paths)
+            raise
+        if not confirmed:
+            _record_abandoned(paths)
             print("Still stopped.")
             return EXIT_PARTIAL
+    # Read just before the flag goes (it may have changed during the confirmation): it names the
+    # pause for the journal.
+    flag_data = read_flag(paths.flag).data if not args.yes else reading.data
     reply = _via_service(paths, {"cmd": "resume"})
     if reply is None:
         from killswitch.core.engine import Engine
@@ -202,9 +214,24 @@ def cmd_resume(args: argparse.Namespace) -> int:
         print(f"Resumed. Continued {len(reply.get('continued', []))} process(es).")
         for line in reply.get("errors", []):
             _err(line)
+    if not exists(paths.flag):
+        # Only now, with agents running again: the journal never delays or blocks a resume.
+        sys.stdout.flush()
+        from killswitch import cli_journal
+
+        warning = cli_journal.record_resume(paths, flag_data, now_utc())
+        if warning:
+            _err(f"note: {warning}")
     if reply.get("errors"):
         return EXIT_FLAG
     return EXIT_OK
+
+
+def _record_abandoned(paths) -> None:
+    from killswitch import cli_journal
+    from killswitch.core.flag import now_utc
+
+    cli_journal.record_abandoned(paths, now_utc())
 
 
 RESUME_WORD = "resume"

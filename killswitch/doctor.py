@@ -16,7 +16,8 @@ def checks(paths: Paths) -> list[tuple[str, str, str]]:
     for name, check in (("flag", lambda: [_flag(paths)]), ("config", lambda: _config(paths)),
                         ("process control", lambda: [_processes()]), ("flag watching", lambda: [_watch(paths)]),
                         ("engine", lambda: _engine(paths)), ("hotkey", lambda: _hotkey(paths)),
-                        ("off-days", lambda: _offdays(paths)), ("agent hooks", _hooks)):
+                        ("off-days", lambda: _offdays(paths)), ("pause journal", lambda: [_journal(paths)]),
+                        ("agent hooks", _hooks)):
         try:
             rows.extend(check())
         except Exception as exc:  # noqa: BLE001 - the doctor reports a broken part, it never dies of it
@@ -140,6 +141,21 @@ def _offdays(paths: Paths) -> list[tuple[str, str, str]]:
         rows.append((OK if state == "ok" else WARN, "hosts blocking",
                      why if state != "ok" else f"{len(settings.hosts)} host(s) via the helper"))
     return rows
+
+
+def _journal(paths: Paths) -> tuple[str, str, str]:
+    """Stopping never needs the journal: a damaged one is a warning, not a failure."""
+    from killswitch.core.flag import now_utc
+    from killswitch.core.journal import Journal, JournalError, default_path
+
+    path = default_path(paths.data_dir)
+    try:
+        with Journal(path, now_utc, timeout=0.5, create=False) as journal:
+            return OK, "pause journal", f"{path} (schema {journal.schema()}, {len(journal.pauses())} pause(s))"
+    except JournalError as exc:
+        if exc.kind == "missing":
+            return OK, "pause journal", f"{path}: not created yet (the first recorded pause creates it)"
+        return WARN, "pause journal", f"{exc} (stop and resume still work; pauses are not recorded)"
 
 
 def _hooks() -> list[tuple[str, str, str]]:

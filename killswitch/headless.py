@@ -8,7 +8,8 @@ import sys
 import threading
 import time
 
-from killswitch.core import config
+from killswitch.core import config, events
+from killswitch.core import flag as flagmod
 from killswitch.core.engine import Engine
 from killswitch.core.flag import now_utc
 from killswitch.core.offday import Offdays
@@ -35,12 +36,14 @@ def serve(paths: Paths, refresh: float = 10.0) -> int:
         return 1
     print(f"killswitch engine serving on {paths.socket_file}", flush=True)
     launches: NewProcesses | None = None
+    journal = _Filer(paths)
     next_look = 0.0
     try:
         while not done.is_set():
             if time.monotonic() >= next_look:
                 next_look = time.monotonic() + max(refresh, 0.05)
                 in_offday = _look(engine, offdays, watching=launches is not None)
+                journal.file()
                 if in_offday and launches is None:
                     launches = NewProcesses()
                 elif not in_offday:
@@ -51,7 +54,42 @@ def serve(paths: Paths, refresh: float = 10.0) -> int:
     finally:
         service.close()
         engine.close()
+        journal.close()
     return 0
+
+
+class _Filer:
+    """Files pauses and events in the journal on each slow tick, after the fact; a broken journal is
+    reported once per problem and never stops the loop (stopping does not depend on it)."""
+
+    def __init__(self, paths: Paths):
+        self.paths = paths
+        self.journal = None
+        self.told: str | None = None
+
+    def file(self) -> None:
+        from killswitch.core.journal import Journal, JournalError, default_path
+
+        reading = flagmod.read_flag(self.paths.flag)
+        if reading.stopped and reading.data is None:
+            return
+        try:
+            if self.journal is None:
+                self.journal = Journal(default_path(self.paths.data_dir), now_utc, timeout=1.0)
+            self.journal.ingest([events.events_file(self.paths.data_dir), events.HELPER_EVENTS])
+            self.journal.observe(reading.data if reading.stopped else None)
+            self.told = None
+        except JournalError as exc:
+            if self.told != exc.kind:
+                print(f"killswitch: {exc}; stopping still works, pauses are filed once it is fixed",
+                      file=sys.stderr, flush=True)
+                self.told = exc.kind
+            self.close()
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
 
 
 def _look(engine: Engine, offdays: Offdays, watching: bool) -> bool:

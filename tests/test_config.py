@@ -20,9 +20,10 @@ def test_default_config_is_valid_and_only_written_when_absent(home):
 
 def test_commented_examples_in_the_default_all_parse():
     head, examples = config.DEFAULT_CONFIG.split("# Examples for common local agents")
+    examples, journal = examples.split("# The pause journal")
     uncommented = head + "\n".join(line[2:] if line.startswith("# ") else line for line in examples.splitlines()[1:])
-    cfg = config.parse(uncommented, config.Path("x.toml"))
-    assert len(cfg.rules) == 6
+    cfg = config.parse(uncommented + "\n# " + journal, config.Path("x.toml"))
+    assert len(cfg.rules) == 6 and cfg.nudge_days == 14
     assert {r.action for r in cfg.rules} == {"suspend", "terminate"}
 
 
@@ -92,3 +93,21 @@ def test_cmdline_search_is_bounded():
     rule = make_rule({"cmdline": "needle"}, 0)
     assert rule.matches("x", "x", "a" * 10 + "needle", None)
     assert not rule.matches("x", "x", "a" * 20000 + "needle", None)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[journal]\nnudge_days = -1\n", "nudge_days must be a whole number of days from 0 (never) to 365"),
+    ("[journal]\nnudge_days = true\n", "nudge_days must be a whole number"),
+    ("[journal]\nnudge_days = 7.5\n", "nudge_days must be a whole number"),
+    ("[journal]\nnudge = 3\n", "[journal] has no setting 'nudge'"),
+    ("journal = 3\n", "`journal` must be a table"),
+])
+def test_bad_journal_settings_are_refused_with_the_line(text, problem):
+    with pytest.raises(config.ConfigError) as caught:
+        config.parse("# top\n" + text, config.Path("c.toml"))
+    assert problem in str(caught.value) and caught.value.line == 2 + (text.startswith("[journal]"))
+
+
+def test_journal_nudge_days_default_and_off():
+    assert config.parse("", config.Path("c.toml")).nudge_days == 14
+    assert config.parse("[journal]\nnudge_days = 0\n", config.Path("c.toml")).nudge_days == 0

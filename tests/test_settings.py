@@ -269,3 +269,18 @@ def test_chord_notation_round_trips():
     assert default_hotkey_problem("<ctrl>+<alt>") == "A hotkey needs a key besides the modifiers."
     assert default_hotkey_problem("<ctrl>+a+b") == "A hotkey is modifiers plus one key."
     assert default_hotkey_problem("<cmd>+<f12>") is None
+
+
+def test_the_nudge_can_be_turned_off_and_is_written_under_journal(home, qtbot, open_dialog):
+    path = write_config(home, USER)
+    dialog = open_dialog()
+    assert dialog.nudge_spin.value() == 14 and dialog.nudge_spin.text() == "14 days"
+    dialog.nudge_spin.selectAll()
+    qtbot.keyClicks(dialog.nudge_spin, "0")
+    assert dialog.nudge_spin.value() == 0 and dialog.nudge_spin.specialValueText() == "never"
+    click(qtbot, dialog.save_button)
+    text = path.read_text()
+    assert text.startswith(USER) and text[len(USER):].strip() == "[journal]\nnudge_days = 0"
+    assert config.load(path).nudge_days == 0
+    reopened = open_dialog()
+    assert reopened.nudge_spin.value() == 0

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from killswitch.core.rules import Rule, RuleError, make_rule
 
 DEFAULT_HOTKEY = "<ctrl>+<alt>+<shift>+k"
+NUDGE_MAX = 365
 
 DEFAULT_CONFIG = '''\
 # killswitch configuration. Edit freely: killswitch keeps your comments when it writes here.
@@ -61,6 +62,11 @@ terminate_grace = 3.0
 # name = "Local models"
 # process = "ollama"
 # action = "terminate"    # frees GPU memory; a frozen process keeps it
+
+# The pause journal (History in the tray, `killswitch history`).
+[journal]
+# After this many days without a pause, one gentle notification suggests one. 0 turns it off.
+nudge_days = 14
 '''
 
 
@@ -81,6 +87,7 @@ class Config(NamedTuple):
     resume_countdown: int = 10
     terminate_grace: float = 3.0
     extra: dict[str, Any] | None = None  # sections later features own
+    nudge_days: int = 14  # [journal]: suggest a pause after this many quiet days; 0 = never
 
 
 def ensure_default(path: Path) -> bool:
@@ -142,9 +149,19 @@ def parse(text: str, path: Path) -> Config:
     grace = data.get("terminate_grace", 3.0)
     if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not 0 <= grace <= 60:
         raise ConfigError(path, "terminate_grace must be a number of seconds from 0 to 60", _key_line(text, "terminate_grace"))
-    known = {"rules", "hotkey", "resume_countdown", "terminate_grace"}
+    journal = data.get("journal", {})
+    if not isinstance(journal, dict):
+        raise ConfigError(path, "`journal` must be a table ([journal])", _key_line(text, "journal"))
+    unknown = sorted(set(journal) - {"nudge_days"})
+    if unknown:
+        raise ConfigError(path, f"[journal] has no setting {unknown[0]!r} (known: nudge_days)", _key_line(text, unknown[0]))
+    nudge = journal.get("nudge_days", 14)
+    if isinstance(nudge, bool) or not isinstance(nudge, int) or not 0 <= nudge <= NUDGE_MAX:
+        raise ConfigError(path, f"[journal] nudge_days must be a whole number of days from 0 (never) to {NUDGE_MAX}",
+                          _key_line(text, "nudge_days"))
+    known = {"rules", "hotkey", "resume_countdown", "terminate_grace", "journal"}
     extra = {k: v for k, v in data.items() if k not in known}
-    return Config(tuple(rules), hotkey, countdown, float(grace), extra)
+    return Config(tuple(rules), hotkey, countdown, float(grace), extra, nudge)
 
 
 def _key_line(text: str, key: str) -> int | None:

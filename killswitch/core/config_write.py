@@ -50,6 +50,12 @@ def validate_countdown(seconds: Any) -> str | None:
     return None
 
 
+def validate_nudge(days: Any) -> str | None:
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= configmod.NUDGE_MAX:
+        return f"[journal] nudge_days must be a whole number of days from 0 (never) to {configmod.NUDGE_MAX}"
+    return None
+
+
 def clean_rule(raw: Mapping[str, Any]) -> dict[str, Any]:
     """The rule as it would be written: empty and None values left out, known keys first."""
     kept = {k: v for k, v in raw.items() if v is not None and v != ""}
@@ -79,6 +85,7 @@ def update_config(
     hotkey: str | None = None,
     resume_countdown: int | None = None,
     rules: list[Mapping[str, Any]] | None = None,
+    nudge_days: int | None = None,
 ) -> None:
     """Change the given settings in config.toml; None leaves a setting as it is.
 
@@ -102,6 +109,15 @@ def update_config(
         if problem:
             raise ConfigError(path, f"not saved: {problem}")
         _set_top(doc, "resume_countdown", resume_countdown)
+    if nudge_days is not None:
+        problem = validate_nudge(nudge_days)
+        if problem:
+            raise ConfigError(path, f"not saved: {problem}")
+        if "journal" not in doc:
+            doc["journal"] = tomlkit.table()
+        journal = doc["journal"]
+        if journal.get("nudge_days") != nudge_days:
+            journal["nudge_days"] = nudge_days
     if rules is not None:
         for index, raw in enumerate(rules):
             problem = validate_rule(raw, index)

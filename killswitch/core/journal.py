@@ -345,6 +345,10 @@ class Journal:
         events = [e for e in (_parse_event(line) for line in complete.splitlines()) if e is not None]
 
         def work(db: sqlite3.Connection) -> int:
+            # Another process (the tray, a CLI) may have filed these lines since we looked: the read
+            # position is checked again inside the write transaction, or the events would be doubled.
+            if db.execute("SELECT inode, offset FROM sources WHERE path = ?", (name,)).fetchone() != row:
+                return 0  # the next call reads on from wherever that one stopped
             db.executemany("INSERT INTO events (time, kind, detail) VALUES (?, ?, ?)", events)
             for time, kind, detail in events:
                 if kind == "override":  # an off-day ended early: mark its pause with the reason

@@ -54,9 +54,12 @@ class KillswitchApp(QObject):
 
         self.offday = OffdayDriver(self.engine, clock)
         self.offday.changed.connect(self.refresh)
+        from killswitch.ui.journal_ui import JournalDriver
+
+        self.journal = JournalDriver(paths, clock, self._notify, lambda: self.config.nudge_days)
         self.view = TrayView(
             {"stop": self.stop_from_tray, "resume": self.open_resume, "settings": self.open_settings,
-             "offdays": self.open_offdays,
+             "offdays": self.open_offdays, "history": self.open_history,
              "quit": self.quit, **({"gnome_shortcut": self.create_gnome_shortcut} if _is_gnome() else {})},
             self.tray_state, self.clock,
         )
@@ -93,6 +96,7 @@ class KillswitchApp(QObject):
             self.view.notify("killswitch", f"The CLI cannot reach this app: {exc}", "running")
         self.tick.start()
         QTimer.singleShot(0, self.offday.reconcile)  # a day in progress is enforced at once
+        self.journal.flag_changed()  # file a pause in progress, or close one that ended while we were off
         # After the first paint: the hotkey, then a first index of the matching processes.
         QTimer.singleShot(0, self.start_hotkey)
         QTimer.singleShot(0, self.on_tick)
@@ -108,6 +112,7 @@ class KillswitchApp(QObject):
         if self.hotkey is not None:
             self.hotkey.stop()
         self.service.close()
+        self.journal.close()
         if self._notifier is not None:
             self._notifier.setEnabled(False)  # before its fd goes away
         self.watcher.close()
@@ -129,7 +134,7 @@ class KillswitchApp(QObject):
             state = "offday" if reading.reason == "off-day" else "stopped"
         return TrayState(state, reading.reason, reading.message, reading.since, reading.until,
                          self.hotkey_label, self.hotkey_problem, self.config_problem or self.offday.problem,
-                         self.offday.next_label())
+                         self.offday.next_label(), self.journal.problem)
 
     @Slot()
     def refresh(self) -> None:
@@ -138,7 +143,11 @@ class KillswitchApp(QObject):
         self._snapshot(state)
         if self._last_state is not None and state.state != self._last_state:
             self._notify_change(state)
+            self.journal.flag_changed()  # after the stop is done, from the event loop
         self._last_state = state.state
+
+    def _notify(self, title: str, text: str) -> None:
+        self.view.notify(title, text, self._last_state or "running")
 
     def _notify_change(self, state: TrayState) -> None:
         if state.state == "running":
@@ -151,6 +160,7 @@ class KillswitchApp(QObject):
     def on_flag_event(self) -> None:
         self.watcher.drain()
         self.refresh()
+        self.journal.flag_changed()
 
     @Slot()
     def on_tick(self) -> None:
@@ -159,6 +169,7 @@ class KillswitchApp(QObject):
         if not self.view.tray_shown() and _tray_available():
             self.view.show()  # the panel started after us: move into the tray
         self.offday.tick()
+        self.journal.tick()
         self.view.update()
         self._snapshot(self.tray_state())
         # Re-index (or, while stopped, re-enforce) only when something could have changed: a
@@ -239,11 +250,14 @@ class KillswitchApp(QObject):
 
     @Slot(int, str)
     def resume(self, rating: int, note: str) -> None:
+        pause = self.engine.reading().data  # the flag this resume clears: the journal files it
         report = self.engine.resume()
         log.info("resumed: continued %d process(es); rating=%s note=%r", len(report.continued), rating or "-", note)
         for line in report.errors:
             log.warning("resume: %s", line)
         self.refresh()
+        if not report.refused:
+            self.journal.resumed(pause, rating, note)
 
     def _end_offday(self, dialog, reason: str) -> None:
         typed = dialog.phrase_edit.text() if dialog.phrase_edit is not None else ""
@@ -255,6 +269,11 @@ class KillswitchApp(QObject):
     @Slot()
     def _resume_abandoned(self) -> None:
         log.info("resume attempt abandoned")
+        self.journal.abandoned()
+
+    @Slot()
+    def open_history(self) -> None:
+        self.journal.open_history()
 
     @Slot()
     def open_settings(self) -> None:
@@ -318,6 +337,7 @@ class KillswitchApp(QObject):
             "window_visible": self.view.window.isVisible(), "tooltip": self.view.tray.toolTip(),
             "hotkey": self.hotkey_label, "hotkey_backend": getattr(self.hotkey, "name", None),
             "hotkey_problem": self.hotkey_problem, "config_problem": self.config_problem,
+            "journal_problem": self.journal.problem,
         }
 
     def _validate_hotkey(self, text: str) -> str | None:

@@ -57,6 +57,7 @@ WHY = {"match": "matches", "child": "child of a match", "group": "in a match's p
 class _Loaded(NamedTuple):
     hotkey: Any  # as written, so an unchanged value is not rewritten
     countdown: Any
+    nudge: Any  # [journal] nudge_days as written
     rules: list[dict[str, Any]]
     problem: str | None  # why the config does not load as it is
     editable: bool  # False when the file cannot be parsed: saving would be refused
@@ -73,14 +74,16 @@ def _load(path) -> _Loaded:
     except FileNotFoundError:
         text = configmod.DEFAULT_CONFIG
     except (OSError, UnicodeDecodeError):
-        return _Loaded(configmod.DEFAULT_HOTKEY, 10, [], problem, False)
+        return _Loaded(configmod.DEFAULT_HOTKEY, 10, 14, [], problem, False)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError:
-        return _Loaded(configmod.DEFAULT_HOTKEY, 10, [], problem, False)
+        return _Loaded(configmod.DEFAULT_HOTKEY, 10, 14, [], problem, False)
     raw_rules = data.get("rules", [])
     rules = [dict(r) for r in raw_rules if isinstance(r, dict)] if isinstance(raw_rules, list) else []
-    return _Loaded(data.get("hotkey", configmod.DEFAULT_HOTKEY), data.get("resume_countdown", 10), rules, problem, True)
+    journal = data.get("journal") if isinstance(data.get("journal"), dict) else {}
+    return _Loaded(data.get("hotkey", configmod.DEFAULT_HOTKEY), data.get("resume_countdown", 10),
+                   journal.get("nudge_days", 14), rules, problem, True)
 
 
 # ---------------------------------------------------------------------- the dry run
@@ -158,6 +161,15 @@ class SettingsDialog(QDialog):
         self.countdown_spin.setValue(countdown if isinstance(countdown, int) and not isinstance(countdown, bool) else 10)
         self.countdown_error = _error_label("countdownError")
         form.addRow("Resume countdown:", self._beside(self.countdown_spin, self.countdown_error))
+        self.nudge_spin = QSpinBox()
+        self.nudge_spin.setObjectName("nudgeSpin")
+        self.nudge_spin.setRange(0, configmod.NUDGE_MAX)
+        self.nudge_spin.setSuffix(" days")
+        self.nudge_spin.setSpecialValueText("never")
+        self.nudge_spin.setToolTip("After this many days without a pause, one notification suggests one.")
+        nudge = self._loaded.nudge
+        self.nudge_spin.setValue(nudge if isinstance(nudge, int) and not isinstance(nudge, bool) else 14)
+        form.addRow("Suggest a pause after:", self.nudge_spin)
         layout.addLayout(form)
 
         rules_box = QtWidgets.QGroupBox("Process rules")
@@ -468,13 +480,14 @@ class SettingsDialog(QDialog):
         if (hotkey_problem and hotkey_changed) or countdown_problem or rule_problems:
             return
         rules = self.rules()
-        was = self._loaded.countdown
+        was, nudge = self._loaded.countdown, self.nudge_spin.value()
         try:
             update_config(
                 self._paths.config_file,
                 hotkey=self._hotkey if hotkey_changed else None,
                 resume_countdown=countdown if type(was) is not int or was != countdown else None,
                 rules=None if same_rules(rules, self._loaded.rules) else rules,
+                nudge_days=None if type(self._loaded.nudge) is int and self._loaded.nudge == nudge else nudge,
             )
         except ConfigError as exc:
             _say(self.save_error, str(exc))

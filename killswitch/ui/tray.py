@@ -27,6 +27,7 @@ class TrayState(NamedTuple):
     hotkey_problem: str | None
     config_problem: str | None
     next_offday: str | None  # shown in the menu; None: nothing scheduled
+    journal_problem: str | None = None  # the pause journal cannot be used (stopping still works)
 
 
 def load_icons() -> dict[str, QIcon]:
@@ -139,6 +140,9 @@ class TrayView:
         if s.config_problem:
             add("configProblemAction", f"Config not applied: {s.config_problem}", None)
         self.menu.addSeparator()
+        add("historyAction", "History…", self._actions.get("history"))
+        if s.journal_problem:
+            add("journalProblemAction", f"Journal unavailable: {s.journal_problem}", None)
         add("settingsAction", "Settings…", self._actions["settings"])
         add("quitAction", "Quit", self._actions["quit"])
 
@@ -184,7 +188,11 @@ class FallbackWindow(QWidget):
         self.resume_button.clicked.connect(lambda: self._actions["resume"]())
         settings = QtWidgets.QPushButton("Settings…")
         settings.clicked.connect(lambda: self._actions["settings"]())
-        for button in (self.stop_button, self.resume_button, settings):
+        history = QtWidgets.QPushButton("History…")
+        history.setObjectName("historyButton")
+        history.setEnabled("history" in self._actions)
+        history.clicked.connect(lambda: self._actions["history"]())
+        for button in (self.stop_button, self.resume_button, history, settings):
             row.addWidget(button)
         layout.addLayout(row)
 
