@@ -102,6 +102,17 @@ def bench_desktop(targets: list[int], rounds: int, idle_seconds: float, row, all
             rows.append(row("(7) xdotool chord → 50 of ~1000 in T", chord, "xdotool key alone", base, "≤ 15 ms p50",
                             statistics.median(chord) <= 15))
 
+            # Each resume from the CLI ended a pause unrated, so the tray asks how hard it was. The
+            # user answers or dismisses it; idle is measured after that (an open prompt is not idle).
+            for window in search(display, "--onlyvisible", "--name", "How hard was this pause"):
+                subprocess.run(["xdotool", "windowfocus", "--sync", window], env=env, capture_output=True, timeout=10)
+                subprocess.run(["xdotool", "key", "Escape"], env=env, capture_output=True, timeout=10)
+            deadline = time.monotonic() + 5
+            while search(display, "--onlyvisible", "--name", "How hard was this pause"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the rating prompt did not close on Escape")
+                time.sleep(0.1)
+
             # Each app is watched alone: a second icon docking into the same panel would make both
             # repaint and count as wake-ups of the other.
             time.sleep(3)

@@ -7,15 +7,19 @@ Imports are lazy so `check` and `stop` start fast.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:  # argparse is imported where it is used: the tray process never needs it
+    import argparse
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FLAG = 0, 1, 2, 3
 
 
 def _parser() -> argparse.ArgumentParser:
+    import argparse
+
     from killswitch import __version__
 
     p = argparse.ArgumentParser(prog="killswitch", description="Stop every AI agent at once; resume deliberately.")
@@ -76,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv == ["check"]:  # `killswitch check && agent` runs before every agent: skip argparse
         return cmd_check(None)
+    if argv == ["tray"]:  # a long-running process: argparse would stay in its memory (~1.7 MB)
+        return cmd_tray(None)
     if argv and argv[0] in LAZY:
         return _lazy(argv)
     args = _parser().parse_args(argv)
@@ -88,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _lazy(argv: list[str]) -> int:
+    import argparse
     import importlib
 
     module = importlib.import_module(f"killswitch.{LAZY[argv[0]]}")
@@ -219,7 +226,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         from killswitch import cli_journal
 
-        warning = cli_journal.record_resume(paths, flag_data, now_utc())
+        ended = now_utc()
+        rating, note = cli_journal.ask_rating() if not args.yes and not args.json else (None, "")
+        warning = cli_journal.record_resume(paths, flag_data, ended, rating=rating, note=note)
         if warning:
             _err(f"note: {warning}")
     if reply.get("errors"):

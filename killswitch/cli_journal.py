@@ -224,8 +224,27 @@ def _rate(args: argparse.Namespace, paths: Any) -> int:
 
 
 # ---------------------------------------------------------------------- for `killswitch resume`
+def ask_rating() -> tuple[int | None, str]:
+    """In a terminal, after a resume: how hard was the pause? Enter skips (rate later)."""
+    from killswitch.core.journal import RATING_WORDS
+
+    choices = ", ".join(f"{i} {word}" for i, word in enumerate(RATING_WORDS, start=1))
+    try:
+        for _ in range(3):
+            answer = input(f"How hard was this pause? {choices} (Enter to skip): ").strip()
+            if not answer:
+                return None, ""
+            if answer in ("1", "2", "3", "4", "5"):
+                return int(answer), input("A note (optional): ").strip()
+            print("A number from 1 to 5, or Enter to skip.")
+    except (EOFError, KeyboardInterrupt):
+        print()
+    return None, ""
+
+
 def record_resume(paths: Any, flag_data: dict[str, Any] | None, ended: dt.datetime,
-                  clock: Callable[[], dt.datetime] | None = None) -> str | None:
+                  clock: Callable[[], dt.datetime] | None = None, rating: int | None = None,
+                  note: str = "") -> str | None:
     """After a resume: close the pause the cleared flag named, at the moment it was cleared.
     Returns a warning for the user when the journal could not take it; never raises."""
     try:
@@ -234,7 +253,7 @@ def record_resume(paths: Any, flag_data: dict[str, Any] | None, ended: dt.dateti
         try:
             with Journal(default_path(paths.data_dir), clock or _now, timeout=RESUME_TIMEOUT) as journal:
                 if flag_data is not None:
-                    journal.record_end(flag_data, ended)
+                    journal.record_end(flag_data, ended, rating, note)
                 else:  # the flag was unreadable: close whatever is open, as an observation
                     journal.observe(None, ended)
         except JournalError as exc:

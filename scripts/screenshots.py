@@ -34,6 +34,48 @@ def grab(env: dict[str, str], path: Path, x: int, y: int, w: int, h: int) -> Non
     print(f"wrote {path}")
 
 
+JOURNAL_SHOTS = """
+import datetime as dt, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from history_bench import NOW, fill
+from killswitch.core.journal import Journal
+from killswitch.ui.qt import QApplication, QTimer
+from killswitch.ui.history import HistoryWindow
+from killswitch.ui.rate_prompt import RatePrompt
+
+out = Path(sys.argv[1])
+app = QApplication([])
+path = out.parent / "journal-shots.sqlite3"
+path.unlink(missing_ok=True)
+fill(path, 400)
+journal = Journal(path, lambda: NOW)
+window = HistoryWindow(journal, lambda: NOW)
+window.resize(1180, 780)
+window.show()
+last = [p for p in journal.pauses() if p.end is not None][-1]
+prompt = RatePrompt(last, last.end + dt.timedelta(minutes=1))
+prompt.show()
+
+def shoot():
+    window.grab().save(str(out / "history-window.png"))
+    prompt.grab().save(str(out / "rate-prompt.png"))
+    app.exit(0)
+
+QTimer.singleShot(800, shoot)
+app.exec()
+journal.close()
+path.unlink()
+"""
+
+
+def journal_shots(out: Path, env: dict[str, str]) -> None:
+    """The History window (400 pauses over a month) and the rating prompt, rendered offscreen."""
+    subprocess.run([sys.executable, "-c", JOURNAL_SHOTS, str(out), str(ROOT / "bench")],
+                   env={**env, "QT_QPA_PLATFORM": "offscreen"}, check=True, cwd=ROOT)
+    print(f"wrote {out / 'history-window.png'} and {out / 'rate-prompt.png'}")
+
+
 def main() -> int:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets" / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
@@ -47,6 +89,7 @@ def main() -> int:
     config = base / "config" / "killswitch" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text('[[rules]]\nname = "Claude Code"\ncmdline = "(^|/)claude( |$)"\n')
+    journal_shots(out, env)
     with running_xvfb("-screen", "0", "1280x720x24") as display, tray_host(display):
         env = desktop_env(display, env)
         with tray_app(env):

@@ -186,3 +186,32 @@ def test_an_abandoned_resume_is_counted_against_the_pause(home):
     (pause,) = history_json()
     assert pause["abandoned_resumes"] == 1 and pause["end"] is not None
     assert "abandoned resumes 1" in ks("history").stdout
+
+
+def test_an_interactive_resume_asks_how_hard_the_pause_was(home):
+    write_config(home, "resume_countdown = 1\n")
+    assert ks("stop", "--reason", "focus").returncode == 0
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(sys.executable, [sys.executable, "-m", "killswitch", "resume"])
+    output, answers = b"", [(b"Type", b"resume\n"), (b"How hard was this pause?", b"7\n"),
+                            (b"A number from 1 to 5", b"4\n"), (b"A note", b"kept reaching for it\n")]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+        if answers and answers[0][0] in output:
+            os.write(fd, answers.pop(0)[1])
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0 and not answers, output
+    assert b"1 effortless, 2 easy, 3 so-so, 4 hard, 5 very hard" in output
+    (pause,) = history_json()
+    assert (pause["rating"], pause["note"], pause["message"]) == (4, "kept reaching for it", "focus")

@@ -5,9 +5,7 @@ Pure functions over `journal.Pause` lists, shared by the history view and `kills
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 from typing import Any, Iterable, NamedTuple
 
@@ -131,6 +129,9 @@ def to_json(pauses: Iterable[Pause], now: dt.datetime) -> str:
 
 
 def to_csv(pauses: Iterable[Pause], now: dt.datetime) -> str:
+    import csv
+    import io
+
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=FIELDS, lineterminator="\n")
     writer.writeheader()

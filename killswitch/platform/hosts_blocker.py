@@ -55,3 +55,31 @@ def choose(state_dir: Path, hosts_file: Path | str | None = None):
     if helper.available:
         return helper
     return NullHosts(f"{helper.reason} (process blocking works without it)")
+
+
+class Deferred:
+    """`choose()` on first use. The tray holds one from start-up, but most desktops never block a
+    host: the helper's modules (and their ~2 MB) load only when a block is applied or lifted."""
+
+    def __init__(self, state_dir: Path, hosts_file: Path | str | None = None):
+        self._args = (state_dir, hosts_file)
+        self._chosen = None
+
+    def _get(self):
+        if self._chosen is None:
+            self._chosen = choose(*self._args)
+        return self._chosen
+
+    @property
+    def available(self) -> bool:
+        return self._get().available
+
+    @property
+    def reason(self) -> str:
+        return self._get().reason
+
+    def apply(self, hosts: list[str], include_www: bool, until: dt.datetime) -> str:
+        return self._get().apply(hosts, include_www, until)
+
+    def clear(self) -> str:
+        return self._get().clear()

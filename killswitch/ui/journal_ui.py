@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from killswitch.core import events, history
+from killswitch.core import events
 from killswitch.core import flag as flagmod
 from killswitch.core.journal import Journal, JournalError, PauseError, default_path, iso, pause_key
 from killswitch.core.paths import Paths
@@ -181,6 +181,8 @@ class JournalDriver(QObject):
         self.changed.emit()
 
     def check_nudge(self) -> bool:
+        from killswitch.core import history
+
         journal = self._open()
         if journal is None:
             return False

@@ -31,7 +31,7 @@ class OffdayDriver(QObject):
 
     def __init__(self, engine: Engine, clock: Callable[[], dt.datetime], offdays: Offdays | None = None):
         super().__init__()
-        self.offdays = offdays or Offdays(engine, clock, hosts_blocker.choose(engine.paths.state_dir))
+        self.offdays = offdays or Offdays(engine, clock, hosts_blocker.Deferred(engine.paths.state_dir))
         self.clock = clock
         self.problem: str | None = None
         self._boundary = QTimer(self)

@@ -48,6 +48,9 @@ class RatePrompt(QWidget):
         self.setWindowTitle("How hard was this pause?")
         self._tz = tz
         layout = QtWidgets.QVBoxLayout(self)
+        heading = QLabel("<b>How hard was this pause?</b>")
+        heading.setObjectName("promptHeading")
+        layout.addWidget(heading)
         self.about_label = QLabel()
         self.about_label.setObjectName("promptAbout")
         layout.addWidget(self.about_label)

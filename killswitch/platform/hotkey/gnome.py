@@ -7,7 +7,6 @@ gnome-settings-daemon grabs the key itself. Written with `gsettings`, which ever
 from __future__ import annotations
 
 import ast
-import shutil
 import subprocess
 
 from killswitch.platform.hotkey.abc import HotkeyError
@@ -56,6 +55,8 @@ def gnome_shortcut_commands(command: str, binding: str, existing: list[str] | tu
 def create_gnome_shortcut(command: str, binding: str, env: dict[str, str] | None = None) -> str:
     """Runs the commands; returns the GNOME accelerator set. Raises HotkeyError with what went wrong."""
     accelerator = parse_chord(binding).to_gnome()
+    import shutil
+
     gsettings = shutil.which("gsettings", path=(env or {}).get("PATH"))
     if gsettings is None:
         raise HotkeyError("gsettings is not installed; this works on GNOME only. Elsewhere, bind a key to "
