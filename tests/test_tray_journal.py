@@ -56,7 +56,7 @@ def wait_pauses(qtbot, home, predicate, timeout=3000):
 
     def check():
         found[:] = pauses(home) if default_path(home.data_dir).exists() else []
-        return predicate(found)
+        return bool(predicate(found))
 
     qtbot.waitUntil(check, timeout=timeout)
     return found
@@ -204,3 +204,22 @@ def test_serve_files_pauses_without_a_desktop(home, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_an_off_day_is_filed_with_its_planned_end_and_an_early_end_with_its_reason(start_app, home, qtbot):
+    from killswitch.core.offday import END_SENTENCE
+
+    now = dt.datetime.now().astimezone()
+    start, end = (now - dt.timedelta(hours=1)).strftime("%H:%M"), (now + dt.timedelta(hours=1)).strftime("%H:%M")
+    write_config(home, "[offday]\n[[offday.rules]]\n"
+                 f'weekly = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]\nfrom = "{start}"\nto = "{end}"\n')
+    app = start_app()
+    [pause] = wait_pauses(qtbot, home, lambda p: len(p) == 1)
+    assert pause.reason == "off-day" and pause.planned_end is not None and pause.planned_end > now
+
+    assert app.offday.end_early(END_SENTENCE, "the demo is today") is None  # None: no problem
+
+    [pause] = wait_pauses(qtbot, home, lambda p: p and p[0].end is not None and p[0].override_reason)
+    assert pause.ended_early and pause.override_reason == "the demo is today"
+    qtbot.waitUntil(lambda: app.journal.prompt is not None and app.journal.prompt.isVisible(), timeout=3000)
+    assert "off-day" in app.journal.prompt.about_label.text()
