@@ -46,8 +46,8 @@ from killswitch.ui.rate_prompt import RatePrompt
 
 out = Path(sys.argv[1])
 app = QApplication([])
-path = out.parent / "journal-shots.sqlite3"
-path.unlink(missing_ok=True)
+import tempfile
+path = Path(tempfile.mkdtemp(prefix="ks-shots-journal-")) / "journal.sqlite3"
 fill(path, 400)
 journal = Journal(path, lambda: NOW)
 window = HistoryWindow(journal, lambda: NOW)
@@ -65,7 +65,6 @@ def shoot():
 QTimer.singleShot(800, shoot)
 app.exec()
 journal.close()
-path.unlink()
 """
 
 
