@@ -5,9 +5,11 @@ prints them as JSON."""
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,18 +27,20 @@ def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
 
 
 def bench_history_cli(rounds: int, row, killswitch_cmd: list[str], pauses: int = 10_000) -> list[dict]:
-    data_dir = Path(os.environ["XDG_DATA_HOME"]) / "killswitch"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    journal = data_dir / "journal.sqlite3"
-    if not journal.exists():
-        fill(journal, pauses)
+    # A data dir of its own: the run's earlier sections filed a few real pauses in the shared one.
+    data_home = Path(tempfile.mkdtemp(prefix="ks-journal-bench-"))
+    journal = data_home / "killswitch" / "journal.sqlite3"
+    journal.parent.mkdir()
+    fill(journal, pauses)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["XDG_DATA_HOME"] = str(data_home)
     _timed(killswitch_cmd + ["history", "--json"], env)  # files the events once, warms the page cache
     ours, floor, size = [], [], 0
     for _ in range(rounds):
         ms, size = _timed(killswitch_cmd + ["history", "--json"], env)
         ours.append(ms)
         floor.append(_timed([sys.executable, "-c", FLOOR, str(journal)], env)[0])
+    shutil.rmtree(data_home, ignore_errors=True)
     base = statistics.median(floor)
     return [row(f"(11) `killswitch history --json`, {pauses} pauses ({size / 1e6:.1f} MB)", ours,
                 "sqlite3 + json.dumps floor", base, f"≤ {TARGET_MS:g} ms p50",

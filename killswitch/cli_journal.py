@@ -14,6 +14,8 @@ import datetime as dt
 import sys
 from typing import Any, Callable
 
+from killswitch.cli import _err
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_LIMIT = 20
 NOTE_WIDTH = 30
@@ -33,24 +35,22 @@ def _rating(text: str) -> int:
     return value
 
 
-def _pause_id(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"a pause id is a number as listed by `killswitch history`, not {text!r}")
-    return value
+def _counting(what: str) -> Callable[[str], int]:
+    """An argparse type: a whole number from 1, refused with a message naming `what` it is."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{what}, not {text!r}")
+        return value
+
+    return parse
 
 
-def _limit(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--limit is a whole number from 1, not {text!r}")
-    return value
+_pause_id = _counting("a pause id is a number as listed by `killswitch history`")
+_limit = _counting("--limit is a whole number from 1")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -91,12 +91,10 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
-def _err(message: str) -> None:
-    print(f"killswitch: {message}", file=sys.stderr)
-
-
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    from killswitch.core.flag import now_utc
+
+    return now_utc()
 
 
 # ---------------------------------------------------------------------- opening, catching up

@@ -148,3 +148,34 @@ os.waitpid(pid, 0)
 print('ready', flush=True)
 while True: time.sleep(0.05)
 """
+
+
+def converse(argv: list[str], answers: list[tuple[bytes, bytes]], timeout: float = 30.0) -> tuple[int, bytes]:
+    """Run `python -m killswitch ARGV…` in a pseudo-terminal, as a person would: each time the
+    output shows answers[0]'s prompt, type its reply. Returns (exit status, everything printed).
+    Prompts still unanswered at the end stay in `answers` (the caller can assert on that)."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(sys.executable, [sys.executable, "-m", "killswitch", *argv])
+    output = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 1024)
+            except OSError:  # the child exited and closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        if answers and answers[0][0] in output:
+            os.write(fd, answers.pop(0)[1])
+    else:
+        os.kill(pid, 9)  # never wait forever on a prompt nobody answers
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), output

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import signal
 import subprocess
 import sys
-import time
 
 
 from killswitch.core import flag as flagmod
-from tests.conftest import proc_state, rule_for, wait_state, write_config
+from tests.conftest import converse, proc_state, rule_for, wait_state, write_config
 
 
 def ks(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -66,31 +63,9 @@ def test_resume_in_a_terminal_counts_down_and_wants_the_word(home):
     ks("stop")
 
     def run_in_pty(answer: bytes) -> tuple[int, str]:
-        pid, fd = pty.fork()
-        if pid == 0:
-            os.execv(sys.executable, [sys.executable, "-m", "killswitch", "resume"])
-        output = b""
-        deadline = time.monotonic() + 30
-        sent = False
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(fd, 1024)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                output += chunk
-            if not sent and b"Type" in output:
-                os.write(fd, answer)
-                sent = True
-            if b"How hard was this pause?" in output and not output.endswith(b"\n"):
-                os.write(fd, b"\n")  # Enter skips the rating (tests/test_cli_history.py answers it)
-                output += b"\n"
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-        return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+        # Enter skips the rating question that follows a resume (test_cli_history.py answers it).
+        code, output = converse(["resume"], [(b"Type", answer), (b"How hard was this pause?", b"\n")])
+        return code, output.decode(errors="replace")
 
     code, text = run_in_pty(b"nope\n")
     assert code == 1 and "Take a breath" in text and "Still stopped" in text

@@ -8,14 +8,11 @@ import hashlib
 import io
 import json
 import os
-import pty
-import select
 import subprocess
 import sys
-import time
 
 from killswitch.core.journal import JOURNAL_FILE
-from tests.conftest import rule_for, wait_state, write_config
+from tests.conftest import converse, rule_for, wait_state, write_config
 
 
 def ks(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -159,27 +156,8 @@ def test_an_abandoned_resume_is_counted_against_the_pause(home):
     write_config(home, "resume_countdown = 1\n")
     assert ks("stop").returncode == 0
 
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(sys.executable, [sys.executable, "-m", "killswitch", "resume"])
-    output, sent = b"", False
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(fd, 1024)
-            except OSError:
-                break
-            if not chunk:
-                break
-            output += chunk
-        if not sent and b"Type" in output:
-            os.write(fd, b"not now\n")
-            sent = True
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 1 and b"Still stopped" in output
+    code, output = converse(["resume"], [(b"Type", b"not now\n")])
+    assert code == 1 and b"Still stopped" in output
     assert home.flag.exists()
 
     assert ks("resume", "--yes").returncode == 0
@@ -191,27 +169,10 @@ def test_an_abandoned_resume_is_counted_against_the_pause(home):
 def test_an_interactive_resume_asks_how_hard_the_pause_was(home):
     write_config(home, "resume_countdown = 1\n")
     assert ks("stop", "--reason", "focus").returncode == 0
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(sys.executable, [sys.executable, "-m", "killswitch", "resume"])
-    output, answers = b"", [(b"Type", b"resume\n"), (b"How hard was this pause?", b"7\n"),
-                            (b"A number from 1 to 5", b"4\n"), (b"A note", b"kept reaching for it\n")]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(fd, 1024)
-            except OSError:
-                break
-            if not chunk:
-                break
-            output += chunk
-        if answers and answers[0][0] in output:
-            os.write(fd, answers.pop(0)[1])
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0 and not answers, output
+    answers = [(b"Type", b"resume\n"), (b"How hard was this pause?", b"7\n"), (b"A number from 1 to 5", b"4\n"),
+               (b"A note", b"kept reaching for it\n")]
+    code, output = converse(["resume"], answers)
+    assert code == 0 and not answers, output
     assert b"1 effortless, 2 easy, 3 so-so, 4 hard, 5 very hard" in output
     (pause,) = history_json()
     assert (pause["rating"], pause["note"], pause["message"]) == (4, "kept reaching for it", "focus")

@@ -223,7 +223,7 @@ class HistoryWindow(QWidget):
         self.offday_series.attachAxis(self._month_axis)
         self.offday_series.attachAxis(self._count_axis)
         self.offday_chart = _chart_view(chart, "offdayChart")
-        self.offday_placeholder = QLabel("No off-day yet. Schedule one under No-AI days… in the tray menu;\n"
+        self.offday_placeholder = QLabel("No off-day yet. Schedule one under Off-days… in the tray menu;\n"
                                          "each one then shows here, kept (green) or broken (red).")
         self.offday_placeholder.setObjectName("offdayPlaceholder")
         self.offday_placeholder.setAlignment(Qt.AlignCenter)
