@@ -7,14 +7,13 @@ import datetime as dt
 import hashlib
 import subprocess
 import sys
-import time
 
 import pytest
 
 from killswitch.core import flag as flagmod
 from killswitch.core.journal import Journal, default_path
 from killswitch.ui.qt import QLineEdit, QPushButton
-from tests.conftest import rule_for, wait_state, write_config
+from tests.conftest import rule_for, wait_for, wait_state, write_config
 
 UTC = dt.timezone.utc
 
@@ -194,11 +193,7 @@ def test_serve_files_pauses_without_a_desktop(home, tmp_path):
         assert "serving" in server.stdout.readline()
         subprocess.run([sys.executable, "-m", "killswitch", "stop", "--reason", "lunch"], check=True,
                        capture_output=True)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            if default_path(home.data_dir).exists() and pauses(home):
-                break
-            time.sleep(0.05)
+        wait_for(lambda: default_path(home.data_dir).exists() and pauses(home))
         [pause] = pauses(home)
         assert (pause.reason, pause.message, pause.end) == ("cli", "lunch", None)
     finally:

@@ -35,3 +35,21 @@ def append(data_dir: Path | str, kind: str, now: dt.datetime, **fields: Any) -> 
         log.warning("event not recorded (%s): %s", exc, line.strip())
         return False
     return True
+
+
+def parse(line: bytes) -> tuple[dt.datetime, str, dict[str, Any]] | None:
+    """One log line → (time, kind, the other fields); None for a line that is not an event. The
+    root hosts helper's lines name them `at` and `event` (its kinds get a `hosts-` prefix)."""
+    from killswitch.core.flag import parse_iso
+
+    try:
+        data = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    when = parse_iso(data.get("time")) or parse_iso(data.get("at"))
+    kind = data.get("kind") or (f"hosts-{data['event']}" if isinstance(data.get("event"), str) else None)
+    if when is None or not isinstance(kind, str):
+        return None
+    return when, kind, {k: v for k, v in data.items() if k not in ("time", "at", "kind", "event")}

@@ -18,6 +18,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
+from killswitch.core import events as events_log
+from killswitch.core.flag import parse_iso
+from killswitch.core.journal_schema import MIGRATIONS, SCHEMA
+
 JOURNAL_FILE = "journal.sqlite3"
 RATING_WORDS = ("effortless", "easy", "so-so", "hard", "very hard")
 # Event kinds counted for each pause (the objective signals), with their names in exports.
@@ -26,41 +30,6 @@ SIGNALS = {"resume-abandoned": "abandoned_resumes", "blocked-launch": "blocked_l
 # A resume within this much of the planned end is not "early" (the off-day tick can lag the end).
 EARLY_SLACK = dt.timedelta(seconds=30)
 
-# Schema 1 was the first layout. Schema 2 added how an end is known, when a rating was given, the
-# read positions of the event logs and an index for the history view. Each step is a list of
-# statements run in one transaction; never edit a step that has shipped, add one.
-MIGRATIONS: dict[int, list[str]] = {
-    1: [
-        """CREATE TABLE pauses (
-            id INTEGER PRIMARY KEY,
-            key TEXT NOT NULL UNIQUE,
-            start TEXT NOT NULL,
-            end TEXT,
-            reason TEXT NOT NULL,
-            message TEXT NOT NULL DEFAULT '',
-            planned_end TEXT,
-            ended_early INTEGER NOT NULL DEFAULT 0,
-            override_reason TEXT,
-            rating INTEGER CHECK (rating BETWEEN 1 AND 5),
-            note TEXT NOT NULL DEFAULT '')""",
-        """CREATE TABLE events (
-            id INTEGER PRIMARY KEY,
-            time TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            detail TEXT NOT NULL DEFAULT '{}')""",
-        "CREATE INDEX events_time ON events(time)",
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    ],
-    2: [
-        "ALTER TABLE pauses ADD COLUMN end_source TEXT",  # "resume" (exact) or "observed"
-        "UPDATE pauses SET end_source = 'observed' WHERE end IS NOT NULL",
-        "ALTER TABLE pauses ADD COLUMN rated_at TEXT",
-        "UPDATE pauses SET rated_at = end WHERE rating IS NOT NULL",
-        "CREATE INDEX pauses_start ON pauses(start)",
-        "CREATE TABLE sources (path TEXT PRIMARY KEY, inode INTEGER NOT NULL, offset INTEGER NOT NULL)",
-    ],
-}
-SCHEMA = max(MIGRATIONS)
 
 
 class JournalError(Exception):
@@ -250,7 +219,7 @@ class Journal:
 
         def work(db: sqlite3.Connection) -> Observed:
             key = pause_key(data) if data is not None else None
-            since = _flag_time(data, "since") if data else None
+            since = parse_iso(data.get("since")) if data else None
             opened, closed = [], []
             for pid, pkey in db.execute("SELECT id, key FROM pauses WHERE end IS NULL").fetchall():
                 if pkey != key:  # its flag is gone, or a new stop replaced it (an off-day began)
@@ -284,8 +253,8 @@ class Journal:
         return self._run(work, write=True)
 
     def _insert(self, db: sqlite3.Connection, key: str, data: dict[str, Any], now: dt.datetime) -> int:
-        start = _flag_time(data, "since") or now
-        until = _flag_time(data, "until")
+        start = parse_iso(data.get("since")) or now
+        until = parse_iso(data.get("until"))
         reason = data.get("reason") if isinstance(data.get("reason"), str) else "unknown"
         message = data.get("message") if isinstance(data.get("message"), str) else ""
         cursor = db.execute("INSERT INTO pauses (key, start, reason, message, planned_end) VALUES (?, ?, ?, ?, ?)",
@@ -342,7 +311,8 @@ class Journal:
         handle.seek(offset)
         chunk = handle.read()
         complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written is read next time
-        events = [e for e in (_parse_event(line) for line in complete.splitlines()) if e is not None]
+        events = [(iso(when), kind, json.dumps(detail)) for when, kind, detail in
+                  filter(None, map(events_log.parse, complete.splitlines()))]
 
         def work(db: sqlite3.Connection) -> int:
             # Another process (the tray, a CLI) may have filed these lines since we looked: the read
@@ -413,31 +383,6 @@ class Journal:
             return count
 
         return self._run(work, write=True)
-
-
-def _flag_time(data: dict[str, Any], key: str) -> dt.datetime | None:
-    value = data.get(key)
-    try:
-        moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
-    return moment if moment is not None and moment.tzinfo is not None else None
-
-
-def _parse_event(line: bytes) -> tuple[str, str, str] | None:
-    """One log line → (time, kind, detail); the hosts helper's lines use `at`/`event`."""
-    try:
-        data = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
-        return None
-    when = _flag_time(data, "time") or _flag_time(data, "at")
-    kind = data.get("kind") or (f"hosts-{data['event']}" if isinstance(data.get("event"), str) else None)
-    if when is None or not isinstance(kind, str):
-        return None
-    detail = {k: v for k, v in data.items() if k not in ("time", "at", "kind", "event")}
-    return iso(when), kind, json.dumps(detail)
 
 
 def _assemble(rows: list[tuple], events: list[tuple]) -> list[Pause]:
