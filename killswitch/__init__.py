@@ -1,3 +1,3 @@
 """killswitch: stopping AI is one keystroke; resuming is a deliberate act."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -201,16 +201,19 @@ def _system_python() -> str:
 
 
 def plan_install(root: Path, user: str | None) -> list[Planned]:
-    pkg = Path(hh.__file__).resolve().parent
-    templates = pkg.parent / "packaging" / "helper"
-    if not templates.is_dir():
-        raise hh.HelperError(f"{templates} not found: install the helper from a killswitch source checkout",
-                             EXIT_FAILED)
+    from importlib.resources import files
+
+    from killswitch import resources
+
+    pkg = files("killswitch")  # the helper's own modules, copied as installed
     values = {"@PYTHON@": _system_python(), "@LIBDIR@": str(hh.LIB_DIR), "@HELPER@": str(hh.HELPER),
               "@USER@": user or ""}
 
     def fill(name: str) -> bytes:
-        text = (templates / name).read_text(encoding="utf-8")
+        try:
+            text = resources.read_text("helper", name)
+        except FileNotFoundError as exc:
+            raise hh.HelperError(str(exc), EXIT_FAILED) from None
         for key, value in values.items():
             text = text.replace(key, value)
         return text.encode("utf-8")

@@ -5,7 +5,7 @@ password, and must end at its end time even when the tray is not running. So:
 
 - `killswitch helper install` (run once with sudo) copies this module and the three it needs
   (`core/hosts`, `core/atomic`, `platform/hosts_writer`: standard library only) to the root-owned
-  `/usr/local/lib/killswitch-helper`, and installs from `packaging/helper/`:
+  `/usr/local/lib/killswitch-helper`, and installs from the package's `resources/helper/`:
   `/usr/local/sbin/killswitch-hosts-helper` (runs the system Python with `-I` on that copy only —
   never the user's checkout or venv, which the user, or an agent running as the user, can edit);
   a sudoers rule letting the installing user run exactly that helper's `apply`, `clear` and

@@ -537,7 +537,7 @@ def test_portal_binds_the_chord_and_fires_on_activated(session_bus):
         presses, problems = Presses(), []
         backend.start(hk.parse_chord(DEFAULT), presses, on_problem=problems.append)
         assert portal.bound.wait(WAIT)
-        assert portal.call("Register") == [("killswitch", {})]
+        assert portal.call("Register") == [("io.github.killswitch.Killswitch", {})]  # the desktop entry's id
         (session, shortcuts, _parent, _options), = portal.call("BindShortcuts")
         assert shortcuts == [("stop-all-agents", {"description": ("s", "Stop all AI agents (killswitch)"),
                                                   "preferred_trigger": ("s", "CTRL+ALT+SHIFT+k")})]

@@ -6,14 +6,13 @@ The menu is rebuilt from live state each time it opens (parented actions, kept r
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from pathlib import Path
 from typing import Callable, NamedTuple
 
-import killswitch
+from killswitch import resources
 from killswitch.ui.qt import QAction, QIcon, QLabel, QMenu, QSystemTrayIcon, QtWidgets, QWidget, Slot
 
-ASSETS = Path(killswitch.__file__).resolve().parent.parent / "assets"
 STATES = ("running", "stopped", "offday")
 
 
@@ -30,14 +29,9 @@ class TrayState(NamedTuple):
     journal_problem: str | None = None  # the pause journal cannot be used (stopping still works)
 
 
-def load_icons() -> dict[str, QIcon]:
-    icons = {}
-    for state in STATES:
-        path = ASSETS / f"killswitch-{state}.svg"
-        if not path.exists():
-            raise FileNotFoundError(f"icon missing: {path}")
-        icons[state] = QIcon(str(path))
-    return icons
+def load_icons(stack: contextlib.ExitStack) -> dict[str, QIcon]:
+    """The state icons, from the package's data; `stack` keeps their files for the icons' lifetime."""
+    return {state: QIcon(str(resources.as_file(stack, "icons", f"killswitch-{state}.svg"))) for state in STATES}
 
 
 def describe(s: TrayState, now: dt.datetime) -> str:
@@ -72,7 +66,8 @@ class TrayView:
         self._actions = actions
         self._state = state
         self._now = now
-        self.icons = load_icons()
+        self._icon_files = contextlib.ExitStack()
+        self.icons = load_icons(self._icon_files)
         self.tray = QSystemTrayIcon(self.icons["running"])
         self.tray.setObjectName("killswitchTray")
         self.menu = QMenu()

@@ -18,6 +18,8 @@ from typing import Callable
 from killswitch.platform.hotkey.abc import HotkeyBackend, HotkeyError
 from killswitch.platform.hotkey.chord import Chord
 
+from killswitch.resources import APP_ID  # the installed desktop entry's name, or the portal may refuse us
+
 log = logging.getLogger(__name__)
 
 PORTAL_BUS = "org.freedesktop.portal.Desktop"
@@ -26,7 +28,6 @@ SHORTCUTS = "org.freedesktop.portal.GlobalShortcuts"
 REQUEST = "org.freedesktop.portal.Request"
 SESSION = "org.freedesktop.portal.Session"
 REGISTRY = "org.freedesktop.host.portal.Registry"
-APP_ID = "killswitch"  # must match the installed killswitch.desktop, or the portal may refuse us
 SHORTCUT_ID = "stop-all-agents"
 CALL_TIMEOUT = 5.0      # a portal started by D-Bus activation can take a few seconds to answer
 SESSION_TIMEOUT = 30.0  # CreateSession involves no user; BindShortcuts waits for the user, unbounded
