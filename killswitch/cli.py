@@ -17,12 +17,16 @@ if TYPE_CHECKING:  # argparse is imported where it is used: the tray process nev
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FLAG = 0, 1, 2, 3
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(full: bool = False) -> argparse.ArgumentParser:
+    """The command line. `full` builds the lazily imported commands' real parsers too (for shell
+    completion and the man page); the everyday parser only lists them."""
     import argparse
 
     from killswitch import __version__
 
-    p = argparse.ArgumentParser(prog="killswitch", description="Stop every AI agent at once; resume deliberately.")
+    p = argparse.ArgumentParser(prog="killswitch", description="Stop every AI agent at once; resume deliberately.",
+                                epilog="The flag file, the exit codes and every command are described in the "
+                                       "README's CLI contract.")
     p.add_argument("--version", action="version", version=f"killswitch {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -58,8 +62,14 @@ def _parser() -> argparse.ArgumentParser:
 
     # Listed here for --help; their real parsers live in their modules, imported only when used
     # (importing them on every call would slow the cold stop path).
-    for name, text in LAZY_HELP.items():
-        sub.add_parser(name, help=text, add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
+    if full:
+        import importlib
+
+        for module in dict.fromkeys(LAZY.values()):  # each module adds its own commands, once
+            importlib.import_module(f"killswitch.{module}").add_parser(sub)
+    else:
+        for name, text in LAZY_HELP.items():
+            sub.add_parser(name, help=text, add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
 
     s = sub.add_parser("serve", help="run the engine without a tray, keeping the stop path warm")
     s.add_argument("--refresh", type=float, default=10.0, metavar="SECONDS",
@@ -68,12 +78,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 LAZY = {"hosts": "cli_hosts", "helper": "cli_hosts", "offday": "cli_offday", "history": "cli_journal",
-        "rate": "cli_journal"}
+        "rate": "cli_journal", "desktop": "cli_desktop"}
 LAZY_HELP = {"hosts": "block AI hosts in a hosts file (apply, clear, show)",
              "helper": "install the privileged hosts helper (install, uninstall, status)",
              "offday": "no-AI days: add, list, remove, next, skip, end",
              "history": "past pauses, how hard they felt, the trend (--json, --csv to export)",
-             "rate": "rate a pause: PAUSE_ID 1-5 (1 effortless … 5 very hard) [--note TEXT]"}
+             "rate": "rate a pause: PAUSE_ID 1-5 (1 effortless … 5 very hard) [--note TEXT]",
+             "desktop": "launcher, icons, autostart, user service, completions, man page (install, uninstall, "
+                        "status)"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,6 +118,11 @@ def _lazy(argv: list[str]) -> int:
     if argv[0] == "helper":
         return int(module.run_helper(args))
     return int(module.run(args))
+
+
+def full_parser() -> argparse.ArgumentParser:
+    """Every command with its real options: what completion scripts and the man page are made from."""
+    return _parser(full=True)
 
 
 def _err(message: str) -> None:
@@ -371,6 +388,11 @@ def cmd_tray(args: argparse.Namespace) -> int:
         _err(f"the tray needs PySide6 ({exc}); install it with: pip install 'PySide6-Essentials>=6.8'")
         return EXIT_USAGE
     return run()
+
+
+def tray_main() -> int:
+    """The `killswitch-tray` launcher (what the desktop entry and autostart run)."""
+    return cmd_tray(None)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

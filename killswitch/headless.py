@@ -16,46 +16,72 @@ from killswitch.core.offday import Offdays
 from killswitch.core.paths import Paths
 from killswitch.platform import hosts_blocker
 from killswitch.platform.newprocs import NewProcesses
-from killswitch.service import Service
+from killswitch.service import Service, wait_for_no_tray
 
 ENFORCE_INTERVAL = 0.1  # during an off-day: look for new processes (one small read when none)
 
 
 def serve(paths: Paths, refresh: float = 10.0) -> int:
+    """Serve the engine until SIGTERM/SIGINT/SIGHUP. While a tray runs, the tray owns the engine:
+    serve waits (asleep), and serves again as soon as the tray quits or dies."""
     config.ensure_default(paths.config_file)
     engine = Engine(paths)
     offdays = Offdays(engine, now_utc, hosts_blocker.choose(paths.state_dir))
-    done = threading.Event()
+    done, wake = threading.Event(), threading.Event()
+
+    def on_signal(*_) -> None:
+        done.set()
+        wake.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda *_: done.set())
-    service = Service(engine, paths)
-    try:
-        service.start()
-    except OSError as exc:
-        print(f"killswitch: {exc}", file=sys.stderr)
-        return 1
-    print(f"killswitch engine serving on {paths.socket_file}", flush=True)
-    launches: NewProcesses | None = None
+        signal.signal(sig, on_signal)
     journal = _Filer(paths)
-    next_look = 0.0
     try:
         while not done.is_set():
-            if time.monotonic() >= next_look:
-                next_look = time.monotonic() + max(refresh, 0.05)
-                in_offday = _look(engine, offdays, watching=launches is not None)
-                journal.file()
-                if in_offday and launches is None:
-                    launches = NewProcesses()
-                elif not in_offday:
-                    launches = None
-            if launches is not None:
-                offdays.enforce_new(launches.poll())
-            done.wait(ENFORCE_INTERVAL if launches is not None else max(0.0, next_look - time.monotonic()))
+            wake.clear()
+            if done.is_set() or not wait_for_no_tray(paths, wake, on_wait=_say_waiting):
+                continue
+            handed = threading.Event()
+            service = Service(engine, paths, on_handover=lambda: (handed.set(), wake.set()), role="serve")
+            try:
+                service.start()
+            except OSError as exc:
+                print(f"killswitch: {exc}", file=sys.stderr)
+                return 1
+            print(f"killswitch engine serving on {paths.socket_file}", flush=True)
+            try:
+                _serve_until(engine, offdays, journal, refresh, wake)
+            finally:
+                service.close()
+                journal.close()
+            if handed.is_set():
+                print("killswitch: the tray took over the engine; serving again when it quits", flush=True)
     finally:
-        service.close()
         engine.close()
         journal.close()
     return 0
+
+
+def _say_waiting() -> None:
+    print("killswitch: a tray owns the engine; serving as soon as it quits", flush=True)
+
+
+def _serve_until(engine: Engine, offdays: Offdays, journal: "_Filer", refresh: float, wake: threading.Event) -> None:
+    """The serving loop: a slow tick, and a fast launch watch during an off-day, until `wake`."""
+    launches: NewProcesses | None = None
+    next_look = 0.0
+    while not wake.is_set():
+        if time.monotonic() >= next_look:
+            next_look = time.monotonic() + max(refresh, 0.05)
+            in_offday = _look(engine, offdays, watching=launches is not None)
+            journal.file()
+            if in_offday and launches is None:
+                launches = NewProcesses()
+            elif not in_offday:
+                launches = None
+        if launches is not None:
+            offdays.enforce_new(launches.poll())
+        wake.wait(ENFORCE_INTERVAL if launches is not None else max(0.0, next_look - time.monotonic()))
 
 
 class _Filer:

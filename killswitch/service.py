@@ -64,13 +64,18 @@ class Service:
     """
 
     def __init__(self, engine: Engine, paths: Paths, on_command: Callable[[str], None] | None = None,
-                 ui_commands: tuple[str, ...] = (), ui_info: Callable[[], dict[str, Any]] | None = None):
+                 ui_commands: tuple[str, ...] = (), ui_info: Callable[[], dict[str, Any]] | None = None,
+                 on_handover: Callable[[], None] | None = None, role: str = "tray"):
         self.engine = engine
         self.paths = paths
         self.on_command = on_command
         self.ui_commands = ui_commands
         self.ui_info = ui_info  # a snapshot the GUI thread keeps; never touches widgets
+        # `serve` hands the engine to a starting tray: it gives up the socket, then this is called.
+        self.on_handover = on_handover
+        self.role = role
         self._sock: socket.socket | None = None
+        self._bound: tuple[int, int] | None = None  # (device, inode) of our socket file
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
 
@@ -83,6 +88,8 @@ class Service:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.bind(str(path))
         os.chmod(path, 0o600)
+        st = os.stat(path)
+        self._bound = (st.st_dev, st.st_ino)
         sock.listen(8)
         # Blocking accept: the thread sleeps until a client comes (no periodic wake-ups while idle);
         # close() wakes it with shutdown().
@@ -91,26 +98,35 @@ class Service:
         self._thread.start()
 
     def close(self) -> None:
+        self._release()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=2)
+
+    def _release(self) -> None:
+        """Stop listening and remove our socket file — only ours: after a handover the path may
+        already be the tray's."""
         self._closing.set()
-        if self._sock is not None:
+        sock, self._sock = self._sock, None
+        if sock is not None:
             try:
-                self._sock.shutdown(socket.SHUT_RDWR)  # makes the blocked accept() return
+                sock.shutdown(socket.SHUT_RDWR)  # makes the blocked accept() return
             except OSError:
                 pass
-        if self._thread is not None:
-            self._thread.join(timeout=2)
-        if self._sock is not None:
-            self._sock.close()
+            sock.close()
         try:
-            os.unlink(self.paths.socket_file)
+            st = os.stat(self.paths.socket_file)
+            if (st.st_dev, st.st_ino) == self._bound:
+                os.unlink(self.paths.socket_file)
         except OSError:
             pass
 
     def _loop(self) -> None:
-        assert self._sock is not None
         while not self._closing.is_set():
+            sock = self._sock
+            if sock is None:
+                return
             try:
-                conn, _ = self._sock.accept()
+                conn, _ = sock.accept()
             except OSError:
                 if self._closing.is_set():
                     return
@@ -141,7 +157,13 @@ class Service:
     def handle(self, payload: dict[str, Any]) -> dict[str, Any]:
         cmd = payload.get("cmd")
         if cmd == "ping":
-            return {"ok": True, "pid": os.getpid()}
+            return {"ok": True, "pid": os.getpid(), "role": self.role}
+        if cmd == "handover":
+            if self.on_handover is None:
+                return {"ok": False, "errors": [f"this killswitch ({self.role}) does not hand over its engine"]}
+            self._release()  # before the answer: when the tray reads it, the socket path is free
+            self.on_handover()
+            return {"ok": True, "pid": os.getpid(), "role": self.role}
         if cmd in self.ui_commands:
             return {"ok": True, "pid": os.getpid()}
         if cmd == "ui":
@@ -162,6 +184,69 @@ class Service:
             report = self.engine.resume()
             return {"changed": report.was_stopped, **report.to_json()}
         return {"ok": False, "unknown": True, "errors": [f"unknown command {cmd!r}"]}
+
+
+class TrayLock:
+    """Held by the tray for its whole life (the kernel drops it when the tray dies, however it
+    dies). One tray at a time; `serve` defers to whoever holds it, so the two never fight."""
+
+    def __init__(self, paths: Paths):
+        self.path = paths.runtime_dir / "tray.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """True when it is ours now; False when another tray holds it."""
+        import fcntl
+
+        ensure_dir(self.path.parent)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def wait_for_no_tray(paths: Paths, wake: threading.Event, on_wait: Callable[[], None] | None = None) -> bool:
+    """Block until no tray holds its lock (True), or until `wake` is set by someone else (False) —
+    a signal handler, say. No polling: a thread sleeps in flock. `on_wait` is called once when
+    there is a tray to wait for."""
+    import fcntl
+
+    ensure_dir(paths.runtime_dir)
+    lock = paths.runtime_dir / "tray.lock"
+
+    def free_now(blocking: bool) -> bool:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | (0 if blocking else fcntl.LOCK_NB))
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)  # only asked whether it is free: taking it would keep a tray out
+
+    if free_now(blocking=False):
+        return True
+    if on_wait:
+        on_wait()
+    free = threading.Event()
+
+    def wait() -> None:
+        if free_now(blocking=True):
+            free.set()
+            wake.set()
+
+    threading.Thread(target=wait, name="killswitch-wait-for-tray", daemon=True).start()
+    wake.wait()
+    return free.is_set()
 
 
 def _same_user(conn: socket.socket) -> bool:
