@@ -59,6 +59,7 @@ def man_page() -> bytes:
     page = Manpage(full_parser())
     page.source = f"killswitch {__version__}"
     page.manual = "killswitch manual"
+    page.description = "stop every AI agent with one keystroke; resume deliberately"
     return str(page).encode()
 
 

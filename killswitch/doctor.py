@@ -17,7 +17,7 @@ def checks(paths: Paths) -> list[tuple[str, str, str]]:
                         ("process control", lambda: [_processes()]), ("flag watching", lambda: [_watch(paths)]),
                         ("engine", lambda: _engine(paths)), ("hotkey", lambda: _hotkey(paths)),
                         ("off-days", lambda: _offdays(paths)), ("pause journal", lambda: [_journal(paths)]),
-                        ("agent hooks", _hooks)):
+                        ("agent hooks", _hooks), ("at login", lambda: [_at_login()])):
         try:
             rows.extend(check())
         except Exception as exc:  # noqa: BLE001 - the doctor reports a broken part, it never dies of it
@@ -156,6 +156,27 @@ def _journal(paths: Paths) -> tuple[str, str, str]:
         if exc.kind == "missing":
             return OK, "pause journal", f"{path}: not created yet (the first recorded pause creates it)"
         return WARN, "pause journal", f"{exc} (stop and resume still work; pauses are not recorded)"
+
+
+def _at_login() -> tuple[str, str, str]:
+    from killswitch.platform import desktop
+
+    dirs = desktop.Dirs.from_env()
+    try:
+        manifest = desktop.Manifest.load(dirs.manifest)
+    except desktop.DesktopError as exc:
+        return WARN, "at login", str(exc)
+    if manifest is None:
+        return WARN, "at login", "nothing starts killswitch at login: run `killswitch desktop install`"
+    parts = []
+    if (dirs.config / "autostart" / f"{desktop.APP_ID}.desktop").exists():
+        parts.append("the tray starts (autostart entry)")
+    if (dirs.unit_dir / desktop.SERVICE_UNIT).exists():
+        parts.append(f"`killswitch serve` starts ({desktop.SERVICE_UNIT}, systemd user service)")
+    if not parts:
+        return WARN, "at login", ("nothing starts killswitch at login (autostart off): "
+                                  "`killswitch desktop install --autostart` or `--service`")
+    return OK, "at login", "; ".join(parts)
 
 
 def _hooks() -> list[tuple[str, str, str]]:

@@ -41,6 +41,9 @@ def serve(paths: Paths, refresh: float = 10.0) -> int:
             wake.clear()
             if done.is_set() or not wait_for_no_tray(paths, wake, on_wait=_say_waiting):
                 continue
+            wake.clear()  # the waiter's own wake-up; a signal since then has set `done`
+            if done.is_set():
+                break
             handed = threading.Event()
             service = Service(engine, paths, on_handover=lambda: (handed.set(), wake.set()), role="serve")
             try:

@@ -291,10 +291,12 @@ def install(dirs: Dirs, commands: Commands, *, autostart: bool | None, service: 
     if dry_run:
         return out
     manifest.dirs = [d for d in manifest.dirs if Path(d).is_dir()]
-    _make_dirs(dirs.manifest.parent, None)
-    replace_file(dirs.manifest, manifest.dump(), mode=0o644)
+    changed = bool(out.lines or out.warnings)
+    if _file_sha(dirs.manifest) != _sha(manifest.dump()):  # twice changes nothing, the manifest included
+        _make_dirs(dirs.manifest.parent, None)
+        replace_file(dirs.manifest, manifest.dump(), mode=0o644)
     if want_service or had_service:
-        _systemd_start(systemctl, out, start=want_service)
+        _systemd_start(systemctl, out, start=want_service, announce=changed)
     return out
 
 
@@ -318,7 +320,7 @@ def uninstall(dirs: Dirs, *, dry_run: bool = False, systemctl: "UserSystemd | No
     else:
         dirs.manifest.unlink(missing_ok=True)
         out.say(f"removed {dirs.manifest}")
-        _rmdir_empty([str(dirs.manifest.parent)])
+        _rmdir_empty([str(dirs.manifest.parent), *old.dirs])  # and ours that held only the manifest's
     return out
 
 
@@ -427,18 +429,6 @@ def _component_of(dirs: Dirs, path: Path) -> str:
         parts[0] if parts else "", "completions")
 
 
-def autostart_installed(environ: Mapping[str, str] | None = None) -> bool | None:
-    """For `doctor`: True/False whether the tray starts at login; None when no install is recorded."""
-    dirs = Dirs.from_env(environ)
-    try:
-        manifest = Manifest.load(dirs.manifest)
-    except DesktopError:
-        return None
-    if manifest is None:
-        return None
-    return (dirs.config / "autostart" / f"{APP_ID}.desktop").exists() or bool(manifest.choices.get("service"))
-
-
 # -- the user's systemd ---------------------------------------------------------------------------
 class UserSystemd:
     """`systemctl --user`, when a user manager runs; every call says what went wrong instead of raising."""
@@ -472,14 +462,15 @@ class UserSystemd:
         return f"{active or 'unknown'}, {enabled or 'unknown'}"
 
 
-def _systemd_start(systemctl: UserSystemd | None, out: Outcome, start: bool) -> None:
+def _systemd_start(systemctl: UserSystemd | None, out: Outcome, start: bool, announce: bool = True) -> None:
     """Reload the units; start a wanted service that is not running. The wants-link we wrote ourselves
-    is what enables it, so the next login starts it even when no manager runs now."""
+    is what enables it, so the next login starts it even when no manager runs now (said when
+    `announce`: not on an install that changed nothing)."""
     if systemctl is None:
         return
     why = systemctl.available()
     if why:
-        if start:
+        if start and announce:
             out.say(f"service: enabled from your next login ({why} now)")
         return
     code, text = systemctl.run("daemon-reload")
