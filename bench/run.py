@@ -96,7 +96,7 @@ def timed(fn, pids: list[int]) -> float:
 
 
 def bench_stop_paths(targets: list[int], rounds: int, killswitch_cmd: list[str]) -> list[dict]:
-    from killswitch.core.engine import Engine
+    from killswitch.runtime.engine import Engine
     from killswitch.core.paths import Paths
 
     paths = Paths.from_env()

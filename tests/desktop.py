@@ -57,7 +57,7 @@ def tray_host(display: str) -> Iterator[subprocess.Popen]:
 
 def ui_info(env: dict[str, str]) -> dict | None:
     """What the running tray says about itself over its socket, or None if it does not answer."""
-    code = ("import json; from killswitch import service; from killswitch.core.paths import Paths\n"
+    code = ("import json; from killswitch.runtime import service; from killswitch.core.paths import Paths\n"
             "try:\n    print(json.dumps(service.request(Paths.from_env(), {'cmd': 'ui'}, timeout=1)))\n"
             "except service.NoService:\n    print('null')")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, timeout=20)

@@ -1,13 +1,11 @@
 """`killswitch offday …`: add/list/remove keep the user's config, `next` in local time, `skip`.
 
-cli.py wires `add_parser`/`run`; these tests build the same parser around them, so they hold
-whatever else cli.py has. The clock is faked by patching `cli_offday._now`, except in the
-subprocess test, which checks the UTC offsets that TZ gives.
+Through the real entry point, `killswitch.cli.main`. The clock is faked by patching
+`cli_offday._now`, except in the subprocess test, which checks the UTC offsets that TZ gives.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import os
@@ -19,7 +17,8 @@ from pathlib import Path
 import pytest
 from dateutil import tz
 
-from killswitch import cli_offday
+from killswitch.cli import main
+from killswitch.cli import offday as cli_offday
 from tests.conftest import write_config
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,12 +52,7 @@ to = "17:00"
 
 
 def offday(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="killswitch")
-    sub = parser.add_subparsers(dest="command", required=True)
-    cli_offday.add_parser(sub)
-    args = parser.parse_args(["offday", *argv])
-    assert args.command == "offday"
-    return cli_offday.run(args)
+    return main(["offday", *argv])
 
 
 @pytest.fixture
@@ -211,11 +205,9 @@ def test_skip_before_start_and_refused_after(home, berlin, capsys):
 
 
 RUN = """
-import argparse, sys
-from killswitch import cli_offday
-parser = argparse.ArgumentParser(prog="killswitch")
-cli_offday.add_parser(parser.add_subparsers(dest="command", required=True))
-sys.exit(cli_offday.run(parser.parse_args(sys.argv[1:])))
+import sys
+from killswitch.cli import main
+sys.exit(main(sys.argv[1:]))
 """
 
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from killswitch.core import flag as flagmod
-from killswitch.core.engine import Engine
+from killswitch.runtime.engine import Engine
 from killswitch.platform import procfs
 from tests.conftest import CHILD_TREE, ESCAPEE, proc_state, rule_for, wait_for, wait_state, write_config
 

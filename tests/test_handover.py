@@ -15,7 +15,7 @@ import pytest
 from desktop import desktop_env, running_xvfb, tray_app, wait_ui
 from tests.conftest import rule_for, wait_for, wait_state, write_config
 
-from killswitch import service
+from killswitch.runtime import service
 
 
 class Serve:

@@ -96,10 +96,10 @@ def test_rows_newest_first_with_their_texts(journal, open_window):
     assert texts(window, ID) == ["5", "4", "3", "2", "1"]
     proxy = window.proxy
     first = [proxy.index(4, column).data() for column in range(proxy.columnCount())]
-    assert first == ["1", "Mon 2 Nov 2026 09:00", "hotkey", "2 h 10", "open-ended", "no", "4 hard",
+    assert first == ["1", "Mon 2 Nov 2026 09:00", "hotkey", "2 h 10 min", "open-ended", "no", "4 hard",
                      "wanted to finish the refactor", "0", "0", "0", "0"]
     offday = [proxy.index(2, column).data() for column in range(proxy.columnCount())]
-    assert offday == ["3", "Sun 15 Nov 2026 00:00", "off-day", "6 h 00", "24 h 00", "yes", "5 very hard",
+    assert offday == ["3", "Sun 15 Nov 2026 00:00", "off-day", "6 h", "24 h", "yes", "5 very hard",
                       "deadline", "1", "2", "1", "1"]
     assert proxy.index(1, RATING).data() == ""  # unrated
     assert "client call" in proxy.index(2, EARLY).data(Qt.ToolTipRole)
@@ -121,8 +121,8 @@ def test_summary_and_trend(journal, open_window):
 def test_sorting_uses_raw_values_not_texts(journal, open_window):
     window = open_window(journal)
     window.table.sortByColumn(DURATION, Qt.AscendingOrder)
-    # As text, "10 min" < "2 h 10" < "30 min": the raw seconds decide instead.
-    assert texts(window, DURATION) == ["10 min", "30 min", "2 h 10", "5 h 00", "6 h 00"]
+    # As text, "10 min" < "2 h 10 min" < "30 min": the raw seconds decide instead.
+    assert texts(window, DURATION) == ["10 min", "30 min", "2 h 10 min", "5 h", "6 h"]
     assert [window.proxy.index(r, DURATION).data(SORT_ROLE) for r in range(5)] == [600, 1800, 7800, 18000, 21600]
     window.table.sortByColumn(RATING, Qt.DescendingOrder)
     assert texts(window, RATING)[:3] == ["5 very hard", "4 hard", "2 easy"]
@@ -376,7 +376,7 @@ def button(prompt, name):
 
 def test_prompt_saves_a_rating_and_a_note(prompt, qtbot):
     assert prompt.windowTitle() == "How hard was this pause?"
-    assert prompt.about_label.text() == "Paused 2 h 10 (hotkey), ended Mon 2 Nov 2026 11:10"
+    assert prompt.about_label.text() == "Paused 2 h 10 min (hotkey), ended Mon 2 Nov 2026 11:10"
     assert [button(prompt, f"prompt{i}").text() for i in range(1, 6)] == \
         ["1 effortless", "2 easy", "3 so-so", "4 hard", "5 very hard"]
     save = button(prompt, "promptSave")
@@ -418,7 +418,7 @@ def test_prompt_retargets_to_a_newer_pause(prompt, journal, qtbot):
     qtbot.keyClick(prompt, Qt.Key_3)
     prompt.note_edit.setText("old")
     prompt.set_pause(journal.get(5), NOW)
-    assert prompt.about_label.text() == "Paused 5 h 00 (hotkey), ended Sun 22 Nov 2026 23:00"
+    assert prompt.about_label.text() == "Paused 5 h (hotkey), ended Sun 22 Nov 2026 23:00"
     assert prompt.choice() is None and prompt.note_edit.text() == ""
     assert not button(prompt, "promptSave").isEnabled()
     qtbot.keyClick(prompt, Qt.Key_1)
@@ -437,5 +437,5 @@ def test_prompt_describes_today_and_open_pauses(journal):
     from killswitch.ui.rate_prompt import describe
 
     pause = journal.get(2)._replace(end=NOW - dt.timedelta(hours=1), start=NOW - dt.timedelta(hours=3))
-    assert describe(pause, NOW, UTC) == "Paused 2 h 00 (tray), ended 13:00"
-    assert describe(pause._replace(end=None), NOW, UTC) == "Paused 3 h 00 so far (tray)"
+    assert describe(pause, NOW, UTC) == "Paused 2 h (tray), ended 13:00"
+    assert describe(pause._replace(end=None), NOW, UTC) == "Paused 3 h so far (tray)"

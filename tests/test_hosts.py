@@ -21,7 +21,10 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from killswitch import cli_hosts, hosts_helper
+from killswitch.cli import hosts as cli_hosts
+from killswitch.helper import install as helper_install
+from killswitch.helper import client as helper_client
+from killswitch.helper import root as hosts_helper
 from killswitch.core import hosts as core
 from killswitch.platform import hosts_writer as writer
 from tests.conftest import write_config
@@ -33,12 +36,12 @@ HOSTS = ["chatgpt.com", "claude.ai", "bücher.example"]
 
 def ks(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """`killswitch hosts|helper …` as a separate process (the entry cli.py wires in)."""
-    return subprocess.run([sys.executable, "-m", "killswitch.cli_hosts", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "killswitch", *args], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, **(env or {})}, timeout=60, stdin=subprocess.DEVNULL)
 
 
 def helper_cmd(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "killswitch.hosts_helper", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "killswitch.helper.root", *args], capture_output=True, text=True,
                           cwd=ROOT, env={**os.environ, **(env or {})}, timeout=60, stdin=subprocess.DEVNULL)
 
 
@@ -505,7 +508,7 @@ def test_helper_install_dry_run_then_real_then_uninstall(tmp_path):
         "usr/local/sbin/killswitch-hosts-helper": 0o755, "etc/sudoers.d/killswitch-hosts": 0o440,
         "etc/systemd/system/killswitch-hosts.service": 0o644, "etc/systemd/system/killswitch-hosts.timer": 0o644,
         "etc/systemd/system/killswitch-hosts-resume.service": 0o644,
-        **{f"usr/local/lib/killswitch-helper/killswitch/{m}": 0o644 for m in cli_hosts.HELPER_MODULES},
+        **{f"usr/local/lib/killswitch-helper/killswitch/{m}": 0o644 for m in helper_install.HELPER_MODULES},
     }
     found = {str(p.relative_to(root)): stat.S_IMODE(p.stat().st_mode) for p in root.rglob("*") if p.is_file()}
     assert found == expected
@@ -525,7 +528,7 @@ def test_helper_install_dry_run_then_real_then_uninstall(tmp_path):
     lib = root / "usr/local/lib/killswitch-helper"
     hosts = tmp_path / "hosts"
     hosts.write_bytes(b"127.0.0.1 localhost\n")
-    code = (f"import sys; sys.path.insert(0, {str(lib)!r}); import killswitch.hosts_helper as h; "
+    code = (f"import sys; sys.path.insert(0, {str(lib)!r}); import killswitch.helper.root as h; "
             f"assert h.__file__.startswith({str(lib)!r}), h.__file__; sys.exit(h.main(sys.argv[1:]))")
     run = subprocess.run([sys.executable, "-I", "-c", code, "--hosts-file", str(hosts), "--state-dir",
                           str(tmp_path / "st"), "apply", "--until", "2030-01-01T00:00:00+00:00", "chatgpt.com"],
@@ -541,18 +544,22 @@ def test_helper_install_dry_run_then_real_then_uninstall(tmp_path):
 
 
 def test_helper_status_says_why_blocking_is_unavailable(tmp_path):
-    state, reason = hosts_helper.availability(tmp_path)  # nothing installed under this root
+    state, reason = helper_client.availability(tmp_path)  # nothing installed under this root
     assert state == "warn" and "timer is not installed" in reason  # as root: writable, but no timer
     run = ks("helper", "status", "--root", str(tmp_path), "--state-dir", str(tmp_path / "st"))
     assert run.returncode == 0 and "Hosts blocking: available, with a caveat" in run.stdout
-    as_nobody = ("import os, sys, pathlib\nfrom killswitch import cli_hosts as c\nos.setgid(65534)\nos.setuid(65534)\n"
-                 "print(c.hh.availability(pathlib.Path(sys.argv[1])))\nb = c.hh.client_backend()\n"
-                 "print(b.available, b.reason)\nsys.exit(c.main(['helper', 'install']))\n")
+    as_nobody = ("import os, sys, pathlib\nfrom killswitch.helper import client as hb\n"
+                 "from killswitch.cli import main\n"
+                 # what the calls below import, loaded while this interpreter's files are still readable
+                 "import argparse, killswitch.helper.root, killswitch.helper.install, killswitch.cli.hosts\n"
+                 "os.setgid(65534)\nos.setuid(65534)\n"
+                 "print(hb.availability(pathlib.Path(sys.argv[1])))\nb = hb.client_backend()\n"
+                 "print(b.available, b.reason)\nsys.exit(main(['helper', 'install']))\n")
     nobody = subprocess.run([sys.executable, "-c", as_nobody, str(tmp_path)], capture_output=True, text=True,
                             cwd=ROOT)
     assert "'unavailable'" in nobody.stdout and "sudo killswitch helper install" in nobody.stdout, nobody.stderr
     assert "\nFalse " in nobody.stdout  # the app's backend says hosts blocking is unavailable, and why
-    assert hosts_helper.client_backend(tmp_path / "hosts") is None  # another file: the app writes it itself
+    assert helper_client.client_backend(tmp_path / "hosts") is None  # another file: the app writes it itself
     assert nobody.returncode == 2 and "needs root: sudo killswitch helper install" in nobody.stderr
 
 
@@ -565,7 +572,7 @@ NAMESPACE_CHILD = textwrap.dedent("""
         r = subprocess.run(["getent", "hosts", "blocked.example"], capture_output=True, text=True)
         return [r.returncode, r.stdout.split()]
     def ks(*args):
-        r = subprocess.run([sys.executable, "-m", "killswitch.cli_hosts", "hosts", *args], capture_output=True,
+        r = subprocess.run([sys.executable, "-m", "killswitch", "hosts", *args], capture_output=True,
                            text=True)
         return [r.returncode, r.stdout, r.stderr]
     out = {"before": getent()}
@@ -576,9 +583,10 @@ NAMESPACE_CHILD = textwrap.dedent("""
     out["clear"] = ks("clear", "--hosts-file", "/etc/hosts", "--state-dir", state)
     out["after"] = getent()
     # the app's side as root: the same helper logic in-process, recording its state
-    from killswitch import hosts_helper as hh
+    from killswitch.helper import root as hh
+    from killswitch.helper import client as helper_client
     hh.STATE_DIR = hh.Path(state) / "app"
-    backend = hh.client_backend()
+    backend = helper_client.client_backend()
     out["backend"] = [backend.available, backend.apply(["blocked.example"], True, None), getent(),
                       (hh.STATE_DIR / "hosts-block.json").exists(), backend.clear(), getent()]
     print(json.dumps(out))

@@ -145,8 +145,8 @@ def test_installed_helper_finds_its_templates(venv, tmp_path):
     assert "@" not in launcher and "sys.path.insert(0, \"/usr/local/lib/killswitch-helper\")" in launcher
     assert "ExecStart=/usr/local/sbin/killswitch-hosts-helper check" in (
         root / "etc/systemd/system/killswitch-hosts.service").read_text()
-    copied = root / "usr/local/lib/killswitch-helper/killswitch/hosts_helper.py"
-    assert copied.read_bytes() == (ROOT / "killswitch/hosts_helper.py").read_bytes()
+    copied = root / "usr/local/lib/killswitch-helper/killswitch/helper/root.py"
+    assert copied.read_bytes() == (ROOT / "killswitch/helper/root.py").read_bytes()
 
 
 def test_installed_tray_docks_stays_up_and_the_chord_stops(venv, tmp_path, home, agents):

@@ -610,8 +610,14 @@ def test_nudge_after_a_quiet_stretch_once(journal, clock):
     assert "15 days" in history.nudge_text(again, again + dt.timedelta(days=15))
 
 
-def test_format_duration():
-    assert history.format_duration(None) == ""
-    assert history.format_duration(dt.timedelta(minutes=59, seconds=59)) == "59 min"
-    assert history.format_duration(dt.timedelta(hours=1, minutes=5)) == "1 h 05"
-    assert history.format_duration(dt.timedelta(hours=50)) == "2 d 2 h"
+def test_one_duration_format_everywhere():
+    from killswitch.core import format as fmt
+
+    assert fmt.duration(None) == ""
+    assert fmt.duration(dt.timedelta(seconds=-5)) == "0 min"
+    assert fmt.duration(dt.timedelta(minutes=59, seconds=59)) == "59 min"
+    assert fmt.duration(dt.timedelta(hours=1, minutes=5)) == "1 h 5 min"
+    assert fmt.duration(dt.timedelta(hours=24)) == "24 h"
+    assert fmt.duration(dt.timedelta(hours=47, minutes=59)) == "47 h 59 min"
+    assert fmt.duration(dt.timedelta(hours=50)) == "2 d 2 h"
+    assert fmt.duration(dt.timedelta(days=3)) == "3 d"

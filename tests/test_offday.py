@@ -8,8 +8,8 @@ import signal
 
 import pytest
 
-from killswitch.core.engine import Engine
-from killswitch.core.offday import END_SENTENCE, Offdays, OffdayError
+from killswitch.runtime.engine import Engine
+from killswitch.runtime.offday import END_SENTENCE, Offdays, OffdayError
 from killswitch.platform.hosts_blocker import FileHosts
 from killswitch.platform.newprocs import NewProcesses
 from tests.conftest import rule_for, wait_for, write_config

@@ -9,8 +9,8 @@ import tomllib
 import pytest
 
 from killswitch.core import schedule
-from killswitch.core.engine import Engine
-from killswitch.core.offday import Offdays
+from killswitch.runtime.engine import Engine
+from killswitch.runtime.offday import Offdays
 from killswitch.ui.qt import QDate, Qt
 from tests.conftest import write_config
 

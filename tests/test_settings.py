@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from killswitch.core import config
-from killswitch.core.engine import Engine
+from killswitch.runtime.engine import Engine
 from killswitch.ui.qt import QDialog, QLineEdit, QListWidget, Qt
 from tests.conftest import rule_for, write_config
 

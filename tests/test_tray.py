@@ -180,7 +180,7 @@ def test_second_launch_hands_over_and_exits(home, offscreen, tmp_path):
 def test_an_off_day_in_progress_is_enforced_at_start_and_ends_early_only_with_the_sentence(home, qtbot, offscreen):
     import datetime as dt
 
-    from killswitch.core.offday import END_SENTENCE
+    from killswitch.runtime.offday import END_SENTENCE
     from killswitch.platform.hotkey import NullHotkey
     from killswitch.ui.app import KillswitchApp
 

@@ -202,7 +202,7 @@ def test_serve_files_pauses_without_a_desktop(home, tmp_path):
 
 
 def test_an_off_day_is_filed_with_its_planned_end_and_an_early_end_with_its_reason(start_app, home, qtbot):
-    from killswitch.core.offday import END_SENTENCE
+    from killswitch.runtime.offday import END_SENTENCE
 
     now = dt.datetime.now().astimezone()
     start, end = (now - dt.timedelta(hours=1)).strftime("%H:%M"), (now + dt.timedelta(hours=1)).strftime("%H:%M")

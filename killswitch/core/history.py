@@ -144,15 +144,3 @@ def to_csv(pauses: Iterable[Pause], now: dt.datetime) -> str:
         writer.writerow({k: "" if row[k] is None else str(row[k]).lower() if isinstance(row[k], bool) else row[k]
                          for k in FIELDS})
     return out.getvalue()
-
-
-def format_duration(delta: dt.timedelta | None) -> str:
-    if delta is None:
-        return ""
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} h {minutes:02d}"
-    return f"{hours // 24} d {hours % 24} h"

@@ -14,11 +14,12 @@ import threading
 from typing import Callable
 
 from killswitch.core import config as configmod
+from killswitch.core import format as fmt
 from killswitch.core import flag as flagmod
-from killswitch.core.engine import Engine
+from killswitch.runtime.engine import Engine
 from killswitch.core.paths import Paths
 from killswitch.core.watch import FlagWatcher
-from killswitch.service import Service
+from killswitch.runtime.service import Service
 from killswitch.ui.qt import QApplication, QObject, QSocketNotifier, QTimer, Signal, Slot
 from killswitch.ui.runtime import ErrorReporter, install_excepthook, route_signals, setup_logging
 from killswitch.ui.tray import TrayState, TrayView
@@ -228,11 +229,11 @@ class KillswitchApp(QObject):
         state = self.tray_state()
         if state.state == "running":
             return
-        since = state.since.astimezone().strftime("%a %H:%M") if state.since else "an unknown time"
+        since = fmt.weekday_time(state.since) if state.since else "an unknown time"
         if state.state == "offday":
             from killswitch.ui.offday_ui import END_SENTENCE
 
-            until = state.until.astimezone().strftime("%a %H:%M") if state.until else "its end"
+            until = fmt.weekday_time(state.until) if state.until else "its end"
             left = self.offday.offdays.early_ends_left()
             dialog = ResumeDialog(self.config.resume_countdown,
                                   f"A no-AI day, until {until}. Ending it early is recorded; "
@@ -397,7 +398,7 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def _run(paths: Paths, argv: list[str] | None) -> int:
-    from killswitch import service
+    from killswitch.runtime import service
     from killswitch.resources import APP_ID
 
     problem = _no_display()
@@ -436,7 +437,7 @@ def _run(paths: Paths, argv: list[str] | None) -> int:
 
 def _take_over_from_serve(paths: Paths) -> None:
     """A `killswitch serve` owning the engine gives up its socket to us and waits until we quit."""
-    from killswitch import service
+    from killswitch.runtime import service
 
     if not paths.socket_file.exists():
         return

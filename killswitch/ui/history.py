@@ -56,7 +56,7 @@ from killswitch.ui.qt import (
     QWidget,
     Slot,
 )
-from killswitch.ui.settings import ERROR_COLOR
+from killswitch.ui.widgets import ERROR_COLOR
 
 KEPT_COLOR, BROKEN_COLOR = "#2e7d32", ERROR_COLOR
 DAY_MS = 86_400_000

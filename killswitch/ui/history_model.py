@@ -9,7 +9,8 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from killswitch.core.history import format_duration, rolling_average
+from killswitch.core import format as fmt
+from killswitch.core.history import rolling_average
 from killswitch.core.journal import RATING_WORDS, SIGNALS, Journal, JournalError, Pause, PauseError
 from killswitch.ui.qt import (
     QAbstractTableModel,
@@ -42,29 +43,18 @@ DAILY_ABOVE = 1500  # more rated pauses than this: the chart plots one mean per 
 OFFDAY_MONTHS = 12
 SORT_ROLE = Qt.UserRole + 1  # the raw value a column sorts by: seconds, numbers, folded text
 RATING_CHOICES = ("—", *(f"{value} {word}" for value, word in enumerate(RATING_WORDS, start=1)))
-# Fixed English names: Qt sets the C locale from the environment, and strftime would follow it.
-DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def local_text(moment: dt.datetime, tz: dt.tzinfo | None = None) -> str:
-    """"Mon 23 Nov 2026 14:05" in local time."""
-    local = moment.astimezone(tz)
-    return f"{DAYS[local.weekday()]} {local.day} {MONTHS[local.month - 1]} {local.year} {local:%H:%M}"
-
-
 def rating_text(rating: int | None) -> str:
     return RATING_CHOICES[rating] if rating else ""
 
 
 def row_texts(pause: Pause, now: dt.datetime, tz: dt.tzinfo | None) -> tuple[str, ...]:
-    duration = format_duration(pause.duration(now))
+    duration = fmt.duration(pause.duration(now))
     return (
         str(pause.id),
-        local_text(pause.start, tz),
+        fmt.full(pause.start, tz),
         pause.reason,
         duration if pause.end else f"{duration} so far",
-        format_duration(pause.planned()) if pause.planned_end else "open-ended",
+        fmt.duration(pause.planned()) if pause.planned_end else "open-ended",
         ("yes" if pause.ended_early else "no") if pause.end else "",
         rating_text(pause.rating),
         " ".join(pause.note.split()),  # one line in the table; the tooltip has it whole
@@ -124,7 +114,7 @@ def offday_months(pauses: list[Pause], tz: dt.tzinfo | None = None) -> list[tupl
             local = pause.start.astimezone(tz)
             months[(local.year, local.month)][1 if pause.ended_early else 0] += 1
     last = sorted(months)[-OFFDAY_MONTHS:]
-    return [(f"{MONTHS[m - 1]} {y}", *months[(y, m)]) for y, m in last]
+    return [(f"{fmt.MONTHS[m - 1]} {y}", *months[(y, m)]) for y, m in last]
 
 
 class PauseModel(QAbstractTableModel):

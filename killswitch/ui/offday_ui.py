@@ -12,10 +12,11 @@ import threading
 import time
 from typing import Callable
 
+from killswitch.core import format as fmt
 from killswitch.core.config import ConfigError
-from killswitch.core.engine import Engine
-from killswitch.core.offday import END_SENTENCE, Offdays, OffdayError
-from killswitch.platform import hosts_blocker
+from killswitch.runtime.engine import Engine
+from killswitch.runtime.offday import END_SENTENCE, Offdays, OffdayError
+from killswitch.runtime import hosts as runtime_hosts
 from killswitch.platform.newprocs import NewProcesses
 from killswitch.ui.qt import QObject, QTimer, Signal, Slot
 
@@ -31,7 +32,7 @@ class OffdayDriver(QObject):
 
     def __init__(self, engine: Engine, clock: Callable[[], dt.datetime], offdays: Offdays | None = None):
         super().__init__()
-        self.offdays = offdays or Offdays(engine, clock, hosts_blocker.Deferred(engine.paths.state_dir))
+        self.offdays = offdays or Offdays(engine, clock, runtime_hosts.Deferred(engine.paths.state_dir))
         self.clock = clock
         self.problem: str | None = None
         self._boundary = QTimer(self)
@@ -104,8 +105,8 @@ class OffdayDriver(QObject):
         window = upcoming[0]
         start, end = window.start.astimezone(), window.end.astimezone()
         if window.start <= self.clock():
-            return f"now, until {end.strftime('%a %H:%M')}"
-        return f"{start.strftime('%a %d %b %H:%M')} → {end.strftime('%a %H:%M')}"
+            return f"now, until {fmt.weekday_time(end)}"
+        return f"{fmt.day_time(start)} → {fmt.weekday_time(end)}"
 
     def end_early(self, typed: str, reason: str) -> str | None:
         """None when ended; else why not (shown to the user)."""

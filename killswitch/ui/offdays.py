@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from killswitch import hosts_helper
-from killswitch.cli_offday import describe_rule, format_window
+from killswitch.helper import client as helper_client
+from killswitch.core import format as fmt
 from killswitch.core import config as configmod
 from killswitch.core import schedule
 from killswitch.core.config import ConfigError
@@ -33,7 +33,7 @@ from killswitch.ui.qt import (
     QtWidgets,
     Slot,
 )
-from killswitch.ui.settings import ERROR_COLOR, _error_label, _say
+from killswitch.ui.widgets import ERROR_COLOR, error_label, say
 
 UPCOMING = 5
 DOH_NOTE = (
@@ -71,7 +71,7 @@ class OffdaysDialog(QDialog):
         self._saved_rules = [schedule.make_rule(r) for r in self._rules]
 
         layout = QtWidgets.QVBoxLayout(self)
-        self.load_error = _error_label("loadError")
+        self.load_error = error_label("loadError")
         layout.addWidget(self.load_error)
 
         rules_box = QtWidgets.QGroupBox("Rules (local time)")
@@ -128,7 +128,7 @@ class OffdaysDialog(QDialog):
         self.add_rule_button = QPushButton("Add rule")
         self.add_rule_button.setObjectName("addRuleButton")
         window.addWidget(self.add_rule_button)
-        self.rule_error = _error_label("ruleError")
+        self.rule_error = error_label("ruleError")
         window.addWidget(self.rule_error, 1)
         rules_layout.addLayout(window)
         layout.addWidget(rules_box)
@@ -145,7 +145,7 @@ class OffdaysDialog(QDialog):
         self.skip_button.setObjectName("skipButton")
         self.skip_button.setToolTip("Skip the selected window (only before it starts; recorded).")
         skip_row.addWidget(self.skip_button)
-        self.skip_error = _error_label("skipError")
+        self.skip_error = error_label("skipError")
         skip_row.addWidget(self.skip_error, 1)
         upcoming_layout.addLayout(skip_row)
         self.early_ends_label = QLabel()
@@ -165,13 +165,13 @@ class OffdaysDialog(QDialog):
         self.www_check.setObjectName("wwwCheck")
         self.www_check.setChecked(self._settings.include_www)
         hosts_layout.addWidget(self.www_check, 0, Qt.AlignLeft)
-        self.hosts_error = _error_label("hostsError")
+        self.hosts_error = error_label("hostsError")
         hosts_layout.addWidget(self.hosts_error)
         self.doh_note = QLabel(DOH_NOTE)
         self.doh_note.setObjectName("dohNote")
         self.doh_note.setWordWrap(True)
         hosts_layout.addWidget(self.doh_note)
-        state, why = hosts_helper.availability()
+        state, why = helper_client.availability()
         self.helper_status = QLabel(HELPER_STATES.get(state, "{why}").format(why=why.rstrip(".")))
         self.helper_status.setObjectName("helperStatus")
         self.helper_status.setWordWrap(True)
@@ -180,7 +180,7 @@ class OffdaysDialog(QDialog):
         hosts_layout.addWidget(self.helper_status)
         layout.addWidget(hosts_box)
 
-        self.save_error = _error_label("saveError")
+        self.save_error = error_label("saveError")
         layout.addWidget(self.save_error)
         self.buttons = QDialogButtonBox(QDialogButtonBox.Save | QDialogButtonBox.Cancel)
         self.save_button = self.buttons.button(QDialogButtonBox.Save)
@@ -199,7 +199,7 @@ class OffdaysDialog(QDialog):
         self._show_rules()
         self._refresh_upcoming()
         if problem:
-            _say(self.load_error, f"{problem}\nFix config.toml in a text editor; nothing can be saved here until then.")
+            say(self.load_error, f"{problem}\nFix config.toml in a text editor; nothing can be saved here until then.")
             for widget in (self.remove_rule_button, self.add_rule_button, self.hosts_edit, self.www_check,
                            self.save_button):
                 widget.setEnabled(False)
@@ -218,7 +218,7 @@ class OffdaysDialog(QDialog):
     def _show_rules(self) -> None:
         self.rules_list.clear()
         for raw in self._rules:
-            self.rules_list.addItem(describe_rule(schedule.make_rule(raw)))
+            self.rules_list.addItem(fmt.offday_rule(schedule.make_rule(raw)))
         if not self._rules:
             placeholder = QListWidgetItem("No rules yet: add one below.")
             placeholder.setFlags(Qt.NoItemFlags)
@@ -231,19 +231,19 @@ class OffdaysDialog(QDialog):
 
     @Slot()
     def _add_rule(self) -> None:
-        _say(self.rule_error, None)
+        say(self.rule_error, None)
         raw: dict[str, Any] = {}
         if self.weekly_radio.isChecked():
             days = [code for code, box in self.day_checks.items() if box.isChecked()]
             if not days:
-                _say(self.rule_error, "Choose at least one weekday.")
+                say(self.rule_error, "Choose at least one weekday.")
                 return
             raw["weekly"] = days
         else:
             qdate = self.date_edit.date()
             day = dt.date(qdate.year(), qdate.month(), qdate.day())
             if day < self._today():
-                _say(self.rule_error, f"{day.isoformat()} is in the past.")
+                say(self.rule_error, f"{day.isoformat()} is in the past.")
                 return
             raw["date"] = day.isoformat()
         if self.window_check.isChecked():
@@ -252,11 +252,11 @@ class OffdaysDialog(QDialog):
         try:
             rule = schedule.make_rule(raw)
         except schedule.RuleProblem as exc:
-            _say(self.rule_error, str(exc))
+            say(self.rule_error, str(exc))
             return
         for number, old in enumerate(self._rules, 1):
             if schedule.make_rule(old) == rule:
-                _say(self.rule_error, f"Already there as rule {number}.")
+                say(self.rule_error, f"Already there as rule {number}.")
                 return
         self._rules.append(raw)
         self._show_rules()
@@ -264,10 +264,10 @@ class OffdaysDialog(QDialog):
 
     @Slot()
     def _remove_rule(self) -> None:
-        _say(self.rule_error, None)
+        say(self.rule_error, None)
         row = self.rules_list.currentRow()
         if not 0 <= row < len(self._rules):
-            _say(self.rule_error, "Select a rule to remove.")
+            say(self.rule_error, "Select a rule to remove.")
             return
         del self._rules[row]
         self._show_rules()
@@ -281,9 +281,9 @@ class OffdaysDialog(QDialog):
             left = self._offdays.early_ends_left(now)
         except ConfigError as exc:
             self._windows, left = [], None
-            _say(self.skip_error, str(exc))
+            say(self.skip_error, str(exc))
         for window in self._windows:
-            text = format_window(window, now)
+            text = fmt.window(window, now)
             self.upcoming_list.addItem(f"{text}   (in progress)" if window.start <= now else text)
         if not self._windows:
             empty = QListWidgetItem("No off-days ahead." if self._settings.rules else "No off-days scheduled.")
@@ -294,23 +294,23 @@ class OffdaysDialog(QDialog):
 
     @Slot()
     def _skip(self) -> None:
-        _say(self.skip_error, None)
+        say(self.skip_error, None)
         row = self.upcoming_list.currentRow()
         if not 0 <= row < len(self._windows):
-            _say(self.skip_error, "Select a coming window to skip.")
+            say(self.skip_error, "Select a coming window to skip.")
             return
         window, now = self._windows[row], self._now()
         if window.start <= now:
-            _say(self.skip_error, "This window has started: it can no longer be skipped "
+            say(self.skip_error, "This window has started: it can no longer be skipped "
                                   "(end it early from the tray instead).")
             return
         try:
             schedule.skip(self._paths, window.start, now, tz=self._offdays.tz)
         except (schedule.SkipError, ConfigError) as exc:
-            _say(self.skip_error, str(exc))
+            say(self.skip_error, str(exc))
             return
         except OSError as exc:
-            return _say(self.skip_error, f"Not skipped: {exc.strerror or exc}")
+            return say(self.skip_error, f"Not skipped: {exc.strerror or exc}")
         self._refresh_upcoming()
 
     # ------------------------------------------------------------------ hosts and saving
@@ -322,13 +322,13 @@ class OffdaysDialog(QDialog):
             return validate_hosts([line for _, line in lines])
         except HostError as exc:
             number = lines[exc.index][0] if exc.index is not None else None
-            _say(self.hosts_error, f"Line {number}: {exc.entry!r}: {exc.reason}" if number else str(exc))
+            say(self.hosts_error, f"Line {number}: {exc.entry!r}: {exc.reason}" if number else str(exc))
             return None
 
     @Slot()
     def _save(self) -> None:
-        _say(self.hosts_error, None)
-        _say(self.save_error, None)
+        say(self.hosts_error, None)
+        say(self.save_error, None)
         hosts = self._hosts()
         if hosts is None:
             return
@@ -342,8 +342,8 @@ class OffdaysDialog(QDialog):
                 include_www=www if www != self._settings.include_www else None,
             )
         except ConfigError as exc:
-            _say(self.save_error, str(exc))
+            say(self.save_error, str(exc))
             return
         except OSError as exc:
-            return _say(self.save_error, f"Not saved: {exc.strerror or exc}")
+            return say(self.save_error, f"Not saved: {exc.strerror or exc}")
         self.accept()

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from killswitch.core.history import format_duration
+from killswitch.core import format as fmt
 from killswitch.core.journal import RATING_WORDS, Pause
-from killswitch.ui.history_model import local_text
 from killswitch.ui.qt import (
     QButtonGroup,
     QKeyEvent,
@@ -28,11 +27,11 @@ DIGITS = {Qt.Key_1: 1, Qt.Key_2: 2, Qt.Key_3: 3, Qt.Key_4: 4, Qt.Key_5: 5}
 
 def describe(pause: Pause, now: dt.datetime, tz: dt.tzinfo | None = None) -> str:
     """"Paused 2 h 10 (hotkey), ended 15:02", local time; the date too when it was not today."""
-    duration = format_duration(pause.duration(now))
+    duration = fmt.duration(pause.duration(now))
     if pause.end is None:
         return f"Paused {duration} so far ({pause.reason})"
     end = pause.end.astimezone(tz)
-    when = f"{end:%H:%M}" if end.date() == now.astimezone(tz).date() else local_text(pause.end, tz)
+    when = f"{end:%H:%M}" if end.date() == now.astimezone(tz).date() else fmt.full(pause.end, tz)
     return f"Paused {duration} ({pause.reason}), ended {when}"
 
 

@@ -40,6 +40,7 @@ from killswitch.ui.qt import (
     Signal,
     Slot,
 )
+from killswitch.ui.widgets import ERROR_COLOR, error_label, say
 
 from killswitch.ui.hotkey_edit import HotkeyEdit, default_hotkey_problem  # noqa: E402
 
@@ -47,7 +48,6 @@ HotkeyValidator = Callable[[str], "str | None"]
 
 DEBOUNCE_MS = 300
 DRY_RUN_LIMIT = 200  # rows shown; a rule matching more than this is too broad anyway
-ERROR_COLOR = "#c01c28"  # readable on light and dark themes
 COLUMNS = ("name", "process", "cmdline", "env", "action")
 HEADERS = ("Name", "Process name", "Command line (regular expression)", "Environment variable", "Action")
 ACTION_COLUMN = COLUMNS.index("action")
@@ -109,21 +109,6 @@ class _DryRunScan(QThread):
 
 
 # ---------------------------------------------------------------------- the dialog
-def _error_label(name: str) -> QLabel:
-    label = QLabel()
-    label.setObjectName(name)
-    label.setStyleSheet(f"color: {ERROR_COLOR};")
-    label.setWordWrap(True)
-    label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-    label.hide()
-    return label
-
-
-def _say(label: QLabel, text: str | None) -> None:
-    label.setText(text or "")
-    label.setVisible(bool(text))
-
-
 class SettingsDialog(QDialog):
     def __init__(self, paths, engine, hotkey_validator: HotkeyValidator | None = None, parent=None):
         super().__init__(parent)
@@ -142,14 +127,14 @@ class SettingsDialog(QDialog):
         self._wanted: tuple[int, int, Any] | None = None  # the scan to run when the current one ends
 
         layout = QtWidgets.QVBoxLayout(self)
-        self.load_error = _error_label("loadError")
+        self.load_error = error_label("loadError")
         layout.addWidget(self.load_error)
 
         form = QtWidgets.QFormLayout()
         self.hotkey_edit = HotkeyEdit()
         self.hotkey_edit.setObjectName("hotkeyEdit")
         self.hotkey_edit.set_chord(self._hotkey)
-        self.hotkey_error = _error_label("hotkeyError")
+        self.hotkey_error = error_label("hotkeyError")
         form.addRow("Stop hotkey:", self._beside(self.hotkey_edit, self.hotkey_error))
 
         self.countdown_spin = QSpinBox()
@@ -159,7 +144,7 @@ class SettingsDialog(QDialog):
         self.countdown_spin.setToolTip("How long the Resume button stays disabled, so resuming is deliberate.")
         countdown = self._loaded.countdown
         self.countdown_spin.setValue(countdown if isinstance(countdown, int) and not isinstance(countdown, bool) else 10)
-        self.countdown_error = _error_label("countdownError")
+        self.countdown_error = error_label("countdownError")
         form.addRow("Resume countdown:", self._beside(self.countdown_spin, self.countdown_error))
         self.nudge_spin = QSpinBox()
         self.nudge_spin.setObjectName("nudgeSpin")
@@ -193,7 +178,7 @@ class SettingsDialog(QDialog):
         buttons_row.addWidget(self.remove_rule_button)
         buttons_row.addStretch(1)
         rules_layout.addLayout(buttons_row)
-        self.rules_error = _error_label("rulesError")
+        self.rules_error = error_label("rulesError")
         rules_layout.addWidget(self.rules_error)
         self.dry_run_label = QLabel()
         self.dry_run_label.setObjectName("dryRunLabel")
@@ -205,7 +190,7 @@ class SettingsDialog(QDialog):
         rules_layout.addWidget(self.dry_run_list)
         layout.addWidget(rules_box, 1)
 
-        self.save_error = _error_label("saveError")
+        self.save_error = error_label("saveError")
         layout.addWidget(self.save_error)
         self.buttons = QDialogButtonBox(QDialogButtonBox.Save | QDialogButtonBox.Cancel)
         self.save_button = self.buttons.button(QDialogButtonBox.Save)
@@ -235,7 +220,7 @@ class SettingsDialog(QDialog):
         if self._loaded.problem:
             advice = ("Fix it here and save." if self._loaded.editable
                       else "Settings cannot be saved until the file is fixed in a text editor.")
-            _say(self.load_error, f"{self._loaded.problem}\n{advice}")
+            say(self.load_error, f"{self._loaded.problem}\n{advice}")
         if not self._loaded.editable:
             for widget in (self.hotkey_edit, self.countdown_spin, self.rules_table, self.add_rule_button,
                            self.remove_rule_button, self.save_button):
@@ -268,7 +253,7 @@ class SettingsDialog(QDialog):
 
     def _show_hotkey_problem(self) -> str | None:
         problem = self._hotkey_problem()
-        _say(self.hotkey_error, problem)
+        say(self.hotkey_error, problem)
         return problem
 
     @Slot(str)
@@ -278,7 +263,7 @@ class SettingsDialog(QDialog):
 
     @Slot(int)
     def _countdown_changed(self, seconds: int) -> None:
-        _say(self.countdown_error, validate_countdown(seconds))
+        say(self.countdown_error, validate_countdown(seconds))
 
     # ------------------------------------------------------------------ rules
     def _add_row(self, rule: Mapping[str, Any]) -> int:
@@ -338,7 +323,7 @@ class SettingsDialog(QDialog):
                     messages.append(validate_rule(rule, row))
         finally:
             self._filling = False
-        _say(self.rules_error, "\n".join(messages))
+        say(self.rules_error, "\n".join(messages))
         return messages
 
     def _schedule(self) -> None:
@@ -469,12 +454,12 @@ class SettingsDialog(QDialog):
     def _save(self) -> None:
         self._commit_edit()
         self._debounce.stop()
-        _say(self.save_error, None)
+        say(self.save_error, None)
         hotkey_changed = self._hotkey != self._loaded.hotkey
         hotkey_problem = self._show_hotkey_problem()
         countdown = self.countdown_spin.value()
         countdown_problem = validate_countdown(countdown)
-        _say(self.countdown_error, countdown_problem)
+        say(self.countdown_error, countdown_problem)
         rule_problems = self._check_rows()
         # An unchanged hotkey the backend dislikes is reported, but must not block other changes.
         if (hotkey_problem and hotkey_changed) or countdown_problem or rule_problems:
@@ -490,7 +475,7 @@ class SettingsDialog(QDialog):
                 nudge_days=None if type(self._loaded.nudge) is int and self._loaded.nudge == nudge else nudge,
             )
         except ConfigError as exc:
-            _say(self.save_error, str(exc))
+            say(self.save_error, str(exc))
             return
         self.accept()
 

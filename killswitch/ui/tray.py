@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Callable, NamedTuple
 
 from killswitch import resources
+from killswitch.core import format as fmt
 from killswitch.ui.qt import QAction, QIcon, QLabel, QMenu, QSystemTrayIcon, QtWidgets, QWidget, Slot
 
 STATES = ("running", "stopped", "offday")
@@ -42,20 +43,12 @@ def describe(s: TrayState, now: dt.datetime) -> str:
     title = "off-day" if s.state == "offday" else "STOPPED"
     lines = [f"killswitch: {title}"]
     if s.since:
-        lines.append(f"since {s.since.astimezone().strftime('%a %H:%M')} ({s.reason or 'unknown reason'})")
+        lines.append(f"since {fmt.weekday_time(s.since)} ({s.reason or 'unknown reason'})")
     if s.message:
         lines.append(s.message)
     if s.until:
-        lines.append(f"{format_left(s.until - now)} left")
+        lines.append(f"{fmt.duration(s.until - now)} left")
     return "\n".join(lines)
-
-
-def format_left(delta: dt.timedelta) -> str:
-    minutes = max(0, int(delta.total_seconds() // 60))
-    hours, minutes = divmod(minutes, 60)
-    if hours >= 24:
-        return f"{hours // 24} d {hours % 24} h"
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
 class TrayView:

@@ -7,6 +7,8 @@ Imports are lazy so `check` and `stop` start fast.
 
 from __future__ import annotations
 
+from killswitch.cli.common import Exit, err
+
 import json
 import sys
 from typing import TYPE_CHECKING, Any, Sequence
@@ -14,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Sequence
 if TYPE_CHECKING:  # argparse is imported where it is used: the tray process never needs it
     import argparse
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FLAG = 0, 1, 2, 3
 
 
 def _parser(full: bool = False) -> argparse.ArgumentParser:
@@ -66,7 +67,7 @@ def _parser(full: bool = False) -> argparse.ArgumentParser:
         import importlib
 
         for module in dict.fromkeys(LAZY.values()):  # each module adds its own commands, once
-            importlib.import_module(f"killswitch.{module}").add_parser(sub)
+            importlib.import_module(f"killswitch.cli.{module}").add_parser(sub)
     else:
         for name, text in LAZY_HELP.items():
             sub.add_parser(name, help=text, add_help=False).add_argument("rest", nargs=argparse.REMAINDER)
@@ -77,8 +78,8 @@ def _parser(full: bool = False) -> argparse.ArgumentParser:
     return p
 
 
-LAZY = {"hosts": "cli_hosts", "helper": "cli_hosts", "offday": "cli_offday", "history": "cli_journal",
-        "rate": "cli_journal", "desktop": "cli_desktop"}
+LAZY = {"hosts": "hosts", "helper": "hosts", "offday": "offday", "history": "journal", "rate": "journal",
+        "desktop": "desktop"}  # command -> its module in this package
 LAZY_HELP = {"hosts": "block AI hosts in a hosts file (apply, clear, show)",
              "helper": "install the privileged hosts helper (install, uninstall, status)",
              "offday": "no-AI days: add, list, remove, next, skip, end",
@@ -109,7 +110,7 @@ def _lazy(argv: list[str]) -> int:
     import argparse
     import importlib
 
-    module = importlib.import_module(f"killswitch.{LAZY[argv[0]]}")
+    module = importlib.import_module(f"killswitch.cli.{LAZY[argv[0]]}")
     parser = argparse.ArgumentParser(prog="killswitch")
     module.add_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
@@ -125,9 +126,6 @@ def full_parser() -> argparse.ArgumentParser:
     return _parser(full=True)
 
 
-def _err(message: str) -> None:
-    print(f"killswitch: {message}", file=sys.stderr)
-
 
 def _paths():
     from killswitch.core.paths import Paths
@@ -139,24 +137,24 @@ def cmd_flag_path(args: argparse.Namespace) -> int:
     from killswitch.core.flag import flag_path
 
     print(flag_path())
-    return EXIT_OK
+    return Exit.OK
 
 
 def cmd_config_path(args: argparse.Namespace) -> int:
     print(_paths().config_file)
-    return EXIT_OK
+    return Exit.OK
 
 
 def cmd_check(args: argparse.Namespace | None) -> int:
     from killswitch.core.flag import exists, flag_path
 
-    return EXIT_PARTIAL if exists(flag_path()) else EXIT_OK
+    return Exit.FAILED if exists(flag_path()) else Exit.OK
 
 
 def _via_service(paths, payload: dict[str, Any]) -> dict[str, Any] | None:
     if not paths.socket_file.exists():
         return None  # no engine running: skip importing the socket machinery (a cold stop is timed)
-    from killswitch import service
+    from killswitch.runtime import service
 
     try:
         return service.request(paths, payload)
@@ -168,7 +166,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     paths = _paths()
     reply = _via_service(paths, {"cmd": "stop", "reason": "cli", "message": args.reason})
     if reply is None:
-        from killswitch.core.engine import Engine
+        from killswitch.runtime.engine import Engine
 
         engine = Engine(paths)
         reply = engine.stop("cli", args.reason).to_json()
@@ -177,8 +175,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
     else:
         _print_stop(reply)
     if not reply.get("flag_written"):
-        return EXIT_FLAG
-    return EXIT_OK if reply.get("ok") else EXIT_PARTIAL
+        return Exit.FLAG
+    return Exit.OK if reply.get("ok") else Exit.FAILED
 
 
 def _print_stop(reply: dict[str, Any]) -> None:
@@ -191,9 +189,9 @@ def _print_stop(reply: dict[str, Any]) -> None:
     for line in reply.get("skipped", []):
         print(f"  note: {line}")
     for line in reply.get("refused", []):
-        _err(line)
+        err(line)
     for line in reply.get("errors", []):
-        _err(line)
+        err(line)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -204,17 +202,19 @@ def cmd_resume(args: argparse.Namespace) -> int:
     paths = _paths()
     if not exists(paths.flag):
         print("Not stopped: agents may already run.")
-        return EXIT_OK
+        return Exit.OK
     reading = read_flag(paths.flag)
     if reading.reason == "off-day" and reading.until is not None and reading.until > now_utc():
-        _err(f"a no-AI day is in progress until {reading.until.astimezone().strftime('%a %d %b %H:%M')}; "
+        from killswitch.core import format as fmt
+
+        err(f"a no-AI day is in progress until {fmt.day_time(reading.until)}; "
              "it ends by itself then. To end it early: `killswitch offday end --reason TEXT` "
              "(you will type a sentence; early ends are limited)")
-        return EXIT_PARTIAL
+        return Exit.FAILED
     if not args.yes:
         if not sys.stdin.isatty():
-            _err("resume is deliberate: run it in a terminal to confirm, or pass --yes in scripts")
-            return EXIT_USAGE
+            err("resume is deliberate: run it in a terminal to confirm, or pass --yes in scripts")
+            return Exit.USAGE
         try:
             confirmed = _confirm_resume(paths)
         except KeyboardInterrupt:
@@ -223,13 +223,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
         if not confirmed:
             _record_abandoned(paths)
             print("Still stopped.")
-            return EXIT_PARTIAL
+            return Exit.FAILED
     # Read just before the flag goes (it may have changed during the confirmation): it names the
     # pause for the journal.
     flag_data = read_flag(paths.flag).data if not args.yes else reading.data
     reply = _via_service(paths, {"cmd": "resume"})
     if reply is None:
-        from killswitch.core.engine import Engine
+        from killswitch.runtime.engine import Engine
 
         reply = Engine(paths).resume().to_json()
     if args.json:
@@ -237,24 +237,24 @@ def cmd_resume(args: argparse.Namespace) -> int:
     else:
         print(f"Resumed. Continued {len(reply.get('continued', []))} process(es).")
         for line in reply.get("errors", []):
-            _err(line)
+            err(line)
     if not exists(paths.flag):
         # Only now, with agents running again: the journal never delays or blocks a resume.
         sys.stdout.flush()
-        from killswitch import cli_journal
+        from killswitch.cli import journal as cli_journal
 
         ended = now_utc()
         rating, note = cli_journal.ask_rating() if not args.yes and not args.json else (None, "")
         warning = cli_journal.record_resume(paths, flag_data, ended, rating=rating, note=note)
         if warning:
-            _err(f"note: {warning}")
+            err(f"note: {warning}")
     if reply.get("errors"):
-        return EXIT_FLAG
-    return EXIT_OK
+        return Exit.FLAG
+    return Exit.OK
 
 
 def _record_abandoned(paths) -> None:
-    from killswitch import cli_journal
+    from killswitch.cli import journal as cli_journal
     from killswitch.core.flag import now_utc
 
     cli_journal.record_abandoned(paths, now_utc())
@@ -284,15 +284,15 @@ def _confirm_resume(paths) -> bool:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from killswitch.core.engine import Engine
+    from killswitch.runtime.engine import Engine
 
     status = Engine(_paths()).status()
     if args.json:
         print(json.dumps(status, indent=2))
-        return EXIT_OK
+        return Exit.OK
     if status["state"] == "running":
         print("Running: agents may work.")
-        return EXIT_OK
+        return Exit.OK
     print(f"STOPPED since {status['since'] or 'an unknown time'} (reason: {status['reason'] or 'unknown'})")
     if status["message"]:
         print(f"  message: {status['message']}")
@@ -302,7 +302,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"  note:    {status['problem']} (still counts as stopped)")
     for proc in status["processes"]:
         print(f"  {proc['action']:<9} {proc['pid']:>7}  {proc['name']}  state={proc['state']}  (rule: {proc['rule']})")
-    return EXIT_OK
+    return Exit.OK
 
 
 def cmd_guard(args: argparse.Namespace) -> int:
@@ -310,8 +310,8 @@ def cmd_guard(args: argparse.Namespace) -> int:
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
     if not cmd:
-        _err("guard needs a command: killswitch guard -- CMD ARGS…")
-        return EXIT_USAGE
+        err("guard needs a command: killswitch guard -- CMD ARGS…")
+        return Exit.USAGE
     from killswitch.guard import run_guard
 
     return run_guard(cmd)
@@ -319,14 +319,14 @@ def cmd_guard(args: argparse.Namespace) -> int:
 
 def cmd_rules(args: argparse.Namespace) -> int:
     from killswitch.core import config
-    from killswitch.core.engine import Engine
+    from killswitch.runtime.engine import Engine
 
     paths = _paths()
     try:
         cfg = config.load(paths.config_file)
     except config.ConfigError as exc:
-        _err(str(exc))
-        return EXIT_USAGE
+        err(str(exc))
+        return Exit.USAGE
     selection = Engine(paths).select_now(cfg)
     by_rule: dict[str, list[Any]] = {r.name: [] for r in cfg.rules}
     for target in selection.targets:
@@ -337,7 +337,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
                        "matches": [{"pid": t.pid, "name": t.name, "why": t.why} for t in by_rule.get(r.name, [])]}
                       for r in cfg.rules],
             "refused": selection.refused, "skipped": selection.skipped}, indent=2))
-        return EXIT_USAGE if selection.refused else EXIT_OK
+        return Exit.USAGE if selection.refused else Exit.OK
     if not cfg.rules:
         print(f"No process rules in {paths.config_file}: only cooperating agents will stop.")
     for rule in cfg.rules:
@@ -348,8 +348,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
     for line in selection.skipped:
         print(f"note: {line}")
     for line in selection.refused:
-        _err(line)
-    return EXIT_USAGE if selection.refused else EXIT_OK
+        err(line)
+    return Exit.USAGE if selection.refused else Exit.OK
 
 
 def cmd_hooks(args: argparse.Namespace) -> int:
@@ -361,22 +361,22 @@ def cmd_hooks(args: argparse.Namespace) -> int:
     try:
         if args.action == "print":
             print(agents.snippet(args.agent, flag_path()))
-            return EXIT_OK
+            return Exit.OK
         if args.action == "install":
             result = agents.install(args.agent, Path.home(), flag_path())
         else:
             result = agents.uninstall(args.agent, Path.home())
     except agents.HookError as exc:
-        _err(str(exc))
-        return EXIT_USAGE
+        err(str(exc))
+        return Exit.USAGE
     print(result.detail)
     if result.backup:
         print(f"  backup: {result.backup}")
-    return EXIT_OK
+    return Exit.OK
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from killswitch.doctor import run
+    from killswitch.cli.doctor import run
 
     return run(_paths())
 
@@ -385,8 +385,8 @@ def cmd_tray(args: argparse.Namespace) -> int:
     try:
         from killswitch.ui.app import run
     except ImportError as exc:
-        _err(f"the tray needs PySide6 ({exc}); install it with: pip install 'PySide6-Essentials>=6.8'")
-        return EXIT_USAGE
+        err(f"the tray needs PySide6 ({exc}); install it with: pip install 'PySide6-Essentials>=6.8'")
+        return Exit.USAGE
     return run()
 
 
@@ -396,7 +396,7 @@ def tray_main() -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from killswitch.headless import serve
+    from killswitch.runtime.serve import serve
 
     return serve(_paths(), refresh=args.refresh)
 

@@ -8,6 +8,9 @@ Qt-free, for the tray's menu and tooltip too.
 
 from __future__ import annotations
 
+from killswitch.cli.common import Exit, err
+from killswitch.core import format as fmt
+
 import argparse
 import datetime as dt
 import json
@@ -15,9 +18,6 @@ import re
 import sys
 from typing import Any
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-SHORT_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -59,29 +59,29 @@ def run(args: argparse.Namespace) -> int:
     try:
         return handler(args, Paths.from_env())
     except (ConfigError, SkipError) as exc:
-        _err(str(exc))
-        return EXIT_USAGE
+        err(str(exc))
+        return Exit.USAGE
     except OSError as exc:  # e.g. the skips file could not be written: nothing was recorded
-        _err(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}; nothing changed")
-        return EXIT_FAILED
+        err(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}; nothing changed")
+        return Exit.FAILED
 
 
 def _end(args: argparse.Namespace, paths: Any) -> int:
     """Ending a day early is possible but costly: the sentence typed, a reason, a monthly limit."""
-    from killswitch.core.engine import Engine
+    from killswitch.runtime.engine import Engine
     from killswitch.core.flag import now_utc
-    from killswitch.core.offday import END_SENTENCE, Offdays, OffdayError
-    from killswitch.platform import hosts_blocker
+    from killswitch.runtime.offday import END_SENTENCE, Offdays, OffdayError
+    from killswitch.runtime import hosts as runtime_hosts
 
-    offdays = Offdays(Engine(paths), now_utc, hosts_blocker.choose(paths.state_dir))
+    offdays = Offdays(Engine(paths), now_utc, runtime_hosts.choose(paths.state_dir))
     if offdays.current() is None:
-        _err("no off-day is in progress")
-        return EXIT_USAGE
+        err("no off-day is in progress")
+        return Exit.USAGE
     typed = args.typed
     if typed is None:
         if not sys.stdin.isatty():
-            _err(f'ending an off-day early needs the sentence: pass --typed "{END_SENTENCE}" or run in a terminal')
-            return EXIT_USAGE
+            err(f'ending an off-day early needs the sentence: pass --typed "{END_SENTENCE}" or run in a terminal')
+            return Exit.USAGE
         print(f"{offdays.early_ends_left()} early end(s) left in 30 days. Type this sentence:\n  {END_SENTENCE}")
         try:
             typed = input("> ")
@@ -90,61 +90,15 @@ def _end(args: argparse.Namespace, paths: Any) -> int:
     try:
         outcome = offdays.end_early(typed, args.reason)
     except OffdayError as exc:
-        _err(str(exc))
-        return EXIT_USAGE
+        err(str(exc))
+        return Exit.USAGE
     print(f"Off-day ended early ({outcome.detail}). Agents may run again.")
-    return EXIT_OK
+    return Exit.OK
 
-
-def _err(message: str) -> None:
-    print(f"killswitch: {message}", file=sys.stderr)
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-# ---------------------------------------------------------------------- formatting
-def describe_rule(rule: Any) -> str:
-    """"every Sunday, all day", "every day, 16:00–17:00", "Fri 25 Dec 2026, 22:00–02:00 (ends the next day)"."""
-    from killswitch.core.schedule import DAY_NAMES, WEEKDAYS
-
-    if rule.weekly is not None:
-        days = [DAY_NAMES[WEEKDAYS.index(code)] for code in rule.weekly]
-        if len(days) == 7:
-            when = "every day"
-        elif rule.weekly == WEEKDAYS[:5]:
-            when = "every weekday (Monday to Friday)"
-        else:
-            when = "every " + (days[0] if len(days) == 1 else ", ".join(days[:-1]) + " and " + days[-1])
-    else:
-        d = rule.date
-        when = f"{SHORT_DAYS[d.weekday()]} {d.day} {MONTHS[d.month - 1]} {d.year}"
-    if rule.start is None:
-        return f"{when}, all day"
-    text = f"{when}, {rule.start:%H:%M}–{rule.end:%H:%M}"
-    return text + " (ends the next day)" if rule.end <= rule.start else text
-
-
-def format_moment(moment: dt.datetime, now: dt.datetime | None = None) -> str:
-    """"Sun 29 Nov 00:00" (the year added when it is not the current one)."""
-    year = f" {moment.year}" if now is None or moment.year != now.astimezone(moment.tzinfo).year else ""
-    return f"{SHORT_DAYS[moment.weekday()]} {moment.day} {MONTHS[moment.month - 1]}{year} {moment:%H:%M}"
-
-
-def format_duration(delta: dt.timedelta) -> str:
-    """"24 h", "1 h 30 min", "45 min", "3 days 2 h"."""
-    minutes = max(0, round(delta.total_seconds() / 60))
-    days, rest = divmod(minutes, 24 * 60) if minutes >= 48 * 60 else (0, minutes)
-    hours, mins = divmod(rest, 60)
-    parts = ([f"{days} days"] if days else []) + ([f"{hours} h"] if hours else []) + ([f"{mins} min"] if mins else [])
-    return " ".join(parts) or "0 min"
-
-
-def format_window(window: Any, now: dt.datetime | None = None) -> str:
-    """"Sun 29 Nov 00:00 → Mon 30 Nov 00:00 (24 h)"."""
-    return (f"{format_moment(window.start, now)} → {format_moment(window.end, now)} "
-            f"({format_duration(window.end - window.start)})")
 
 
 # ---------------------------------------------------------------------- the actions
@@ -174,22 +128,22 @@ def _add(args: argparse.Namespace, paths) -> int:
         rule = schedule.make_rule(raw)
     except schedule.RuleProblem as exc:
         message = re.sub(r"`(from|to|weekly|date)`", r"--\1", str(exc))
-        _err(f"not added: {message}")
-        return EXIT_USAGE
+        err(f"not added: {message}")
+        return Exit.USAGE
     if rule.date is not None and rule.date < _now().astimezone(schedule.local_tz()).date():
-        _err(f"not added: {rule.date.isoformat()} is in the past")
-        return EXIT_USAGE
+        err(f"not added: {rule.date.isoformat()} is in the past")
+        return Exit.USAGE
     existing = _raw_rules(paths.config_file)
     for number, old in enumerate(existing, 1):
         if schedule.make_rule(old) == rule:
-            print(f"Already there as rule {number}: {describe_rule(rule)}.")
-            return EXIT_OK
+            print(f"Already there as rule {number}: {fmt.offday_rule(rule)}.")
+            return Exit.OK
     update_offday(paths.config_file, rules=existing + [raw])
-    print(f"Added rule {len(existing) + 1}: {describe_rule(rule)}.")
+    print(f"Added rule {len(existing) + 1}: {fmt.offday_rule(rule)}.")
     upcoming = schedule.next_windows(schedule.OffdaySettings(rules=(rule,)), _now(), 1)
     if upcoming:
-        print(f"Next time: {format_window(upcoming[0], _now())}")
-    return EXIT_OK
+        print(f"Next time: {fmt.window(upcoming[0], _now())}")
+    return Exit.OK
 
 
 def _list(args: argparse.Namespace, paths) -> int:
@@ -201,11 +155,11 @@ def _list(args: argparse.Namespace, paths) -> int:
     else:
         print(f"Off-day rules ({paths.config_file}):")
         for number, rule in enumerate(settings.rules, 1):
-            print(f"  {number}. {describe_rule(rule)}")
+            print(f"  {number}. {fmt.offday_rule(rule)}")
     if settings.hosts:
         www = " (and their www. forms)" if settings.include_www else ""
         print(f"Hosts blocked on off-days: {', '.join(settings.hosts)}{www}")
-    return EXIT_OK
+    return Exit.OK
 
 
 def _remove(args: argparse.Namespace, paths) -> int:
@@ -215,40 +169,40 @@ def _remove(args: argparse.Namespace, paths) -> int:
     existing = _raw_rules(paths.config_file)
     if not 1 <= args.number <= len(existing):
         have = f"there are {len(existing)}" if existing else "there are none"
-        _err(f"no off-day rule {args.number}; {have} (see `killswitch offday list`)")
-        return EXIT_USAGE
+        err(f"no off-day rule {args.number}; {have} (see `killswitch offday list`)")
+        return Exit.USAGE
     gone = existing.pop(args.number - 1)
     update_offday(paths.config_file, rules=existing)
-    print(f"Removed rule {args.number}: {describe_rule(schedule.make_rule(gone))}.")
-    return EXIT_OK
+    print(f"Removed rule {args.number}: {fmt.offday_rule(schedule.make_rule(gone))}.")
+    return Exit.OK
 
 
 def _next(args: argparse.Namespace, paths) -> int:
     from killswitch.core import schedule
 
     if not 1 <= args.count <= 1000:
-        _err("--count must be from 1 to 1000")
-        return EXIT_USAGE
+        err("--count must be from 1 to 1000")
+        return Exit.USAGE
     settings = schedule.load_offday(paths.config_file)
     now = _now()
     windows = schedule.next_windows(settings, now, args.count, skips=schedule.load_skips(paths))
     if args.json:
         print(json.dumps([{"start": w.start.isoformat(), "end": w.end.isoformat()} for w in windows], indent=2))
-        return EXIT_OK
+        return Exit.OK
     if not windows:
         print("No off-days scheduled." if not settings.rules else "No off-days ahead.")
         if not settings.rules:
             print("Add one with: killswitch offday add --weekly SU")
-        return EXIT_OK
+        return Exit.OK
     print("Next off-days (local time):")
     for w in windows:
-        when = (f"in progress, {format_duration(w.end - now)} left" if w.start <= now
-                else f"in {format_duration(w.start - now)}")
-        print(f"  {format_window(w, now)}   {when}")
+        when = (f"in progress, {fmt.duration(w.end - now)} left" if w.start <= now
+                else f"in {fmt.duration(w.start - now)}")
+        print(f"  {fmt.window(w, now)}   {when}")
     ahead = [w for w in windows if w.start > now]
     if ahead:
         print(f"Skip one in advance with: killswitch offday skip {ahead[0].start.isoformat()}")
-    return EXIT_OK
+    return Exit.OK
 
 
 def parse_start(text: str, tz: dt.tzinfo | None = None) -> dt.datetime:
@@ -271,5 +225,5 @@ def _skip(args: argparse.Namespace, paths) -> int:
     from killswitch.core import schedule
 
     window = schedule.skip(paths, parse_start(args.start), _now())
-    print(f"Skipped: {format_window(window, _now())}. Agents may run then.")
-    return EXIT_OK
+    print(f"Skipped: {fmt.window(window, _now())}. Agents may run then.")
+    return Exit.OK

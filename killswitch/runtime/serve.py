@@ -10,13 +10,13 @@ import time
 
 from killswitch.core import config, events
 from killswitch.core import flag as flagmod
-from killswitch.core.engine import Engine
+from killswitch.runtime.engine import Engine
 from killswitch.core.flag import now_utc
-from killswitch.core.offday import Offdays
+from killswitch.runtime.offday import Offdays
 from killswitch.core.paths import Paths
-from killswitch.platform import hosts_blocker
+from killswitch.runtime import hosts as runtime_hosts
 from killswitch.platform.newprocs import NewProcesses
-from killswitch.service import Service, wait_for_no_tray
+from killswitch.runtime.service import Service, wait_for_no_tray
 
 ENFORCE_INTERVAL = 0.1  # during an off-day: look for new processes (one small read when none)
 
@@ -26,7 +26,7 @@ def serve(paths: Paths, refresh: float = 10.0) -> int:
     serve waits (asleep), and serves again as soon as the tray quits or dies."""
     config.ensure_default(paths.config_file)
     engine = Engine(paths)
-    offdays = Offdays(engine, now_utc, hosts_blocker.choose(paths.state_dir))
+    offdays = Offdays(engine, now_utc, runtime_hosts.choose(paths.state_dir))
     done, wake = threading.Event(), threading.Event()
 
     def on_signal(*_) -> None:

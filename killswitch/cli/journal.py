@@ -9,14 +9,15 @@ the fact, never raising (the journal never delays or blocks a stop or a resume).
 
 from __future__ import annotations
 
+from killswitch.cli.common import Exit, err
+from killswitch.core import format as fmt
+
 import argparse
 import datetime as dt
 import sys
 from typing import Any, Callable
 
-from killswitch.cli import _err
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_LIMIT = 20
 NOTE_WIDTH = 30
 RESUME_TIMEOUT = 1.0  # how long `resume` waits for a busy journal before giving up (after resuming)
@@ -81,14 +82,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         return handler(args, Paths.from_env())
     except JournalError as exc:
-        _err(str(exc))
-        return EXIT_FAILED
+        err(str(exc))
+        return Exit.FAILED
     except PauseError as exc:
-        _err(str(exc))
-        return EXIT_USAGE
+        err(str(exc))
+        return Exit.USAGE
     except OSError as exc:  # --output could not be written
-        _err(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}; nothing written")
-        return EXIT_FAILED
+        err(f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}; nothing written")
+        return Exit.FAILED
 
 
 def _now() -> dt.datetime:
@@ -126,7 +127,7 @@ def _open(paths: Any, clock: Callable[[], dt.datetime] = _now, timeout: float = 
             journal.close()
             raise
         # Busy (the tray is writing): show what is there; the next look catches up.
-        _err(f"note: {exc}; the list may miss the latest changes")
+        err(f"note: {exc}; the list may miss the latest changes")
     return journal
 
 
@@ -155,11 +156,7 @@ def _history(args: argparse.Namespace, paths: Any) -> int:
         print(f"Wrote {len(shown)} pause(s) to {args.output}.", file=sys.stderr)
     else:
         sys.stdout.write(text)
-    return EXIT_OK
-
-
-def _local(moment: dt.datetime | None) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else ""
+    return Exit.OK
 
 
 def _truncate(text: str, width: int) -> str:
@@ -184,12 +181,12 @@ def _table(shown: list[Any], everything: list[Any], now: dt.datetime, unrated: b
         header = ("ID", "STARTED", "TRIGGER", "DURATION", "PLANNED", "EARLY", "RATING", "NOTE", "SIGNALS")
         rows = []
         for p in shown:
-            duration = history.format_duration(p.duration(now)) + ("" if p.end else " (now)")
+            duration = fmt.duration(p.duration(now)) + ("" if p.end else " (now)")
             rating = f"{p.rating} {RATING_WORDS[p.rating - 1]}" if p.rating else "-"
             early = "yes" if p.ended_early else "no" if p.end else ""
             if p.override_reason:
                 early += f" ({_truncate(p.override_reason, 20)})"
-            rows.append((str(p.id), _local(p.start), p.reason, duration, history.format_duration(p.planned()) or "-",
+            rows.append((str(p.id), fmt.compact(p.start), p.reason, duration, fmt.duration(p.planned()) or "-",
                          early, rating, _truncate(p.note, NOTE_WIDTH), _signals(p.signals)))
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
@@ -218,7 +215,7 @@ def _rate(args: argparse.Namespace, paths: Any) -> int:
     print(f"Pause #{pause.id} rated {pause.rating} ({RATING_WORDS[pause.rating - 1]}).")
     if args.note is not None:
         print(f"  note: {pause.note}" if pause.note else "  note removed")
-    return EXIT_OK
+    return Exit.OK
 
 
 # ---------------------------------------------------------------------- for `killswitch resume`

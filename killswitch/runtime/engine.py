@@ -286,8 +286,10 @@ class Engine:
                 now = self.clock()
                 if (not allow_offday and reading.reason == "off-day" and reading.until is not None
                         and reading.until > now):
+                    from killswitch.core import format as fmt
+
                     report.errors.append(
-                        f"a no-AI day is in progress until {reading.until.astimezone().strftime('%a %d %b %H:%M')}; "
+                        f"a no-AI day is in progress until {fmt.day_time(reading.until)}; "
                         "end it early with `killswitch offday end` (a typed sentence and a reason)")
                     report.refused = True
                     return report

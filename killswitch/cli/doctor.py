@@ -89,7 +89,7 @@ def _watch(paths: Paths) -> tuple[str, str, str]:
 
 
 def _engine(paths: Paths) -> list[tuple[str, str, str]]:
-    from killswitch import service
+    from killswitch.runtime import service
 
     try:
         reply = service.request(paths, {"cmd": "ui"}, timeout=1.0)
@@ -124,7 +124,7 @@ def _hotkey(paths: Paths) -> list[tuple[str, str, str]]:
 
 
 def _offdays(paths: Paths) -> list[tuple[str, str, str]]:
-    from killswitch import hosts_helper
+    from killswitch.helper import client as helper_client
     from killswitch.core import schedule
     from killswitch.core.config import ConfigError
     from killswitch.core.flag import now_utc
@@ -137,7 +137,7 @@ def _offdays(paths: Paths) -> list[tuple[str, str, str]]:
     rows = [(OK, "off-days", f"next: {upcoming[0].start.isoformat()} → {upcoming[0].end.isoformat()}" if upcoming
              else "none scheduled (`killswitch offday add --weekly SU`)")]
     if settings.hosts:
-        state, why = hosts_helper.availability()
+        state, why = helper_client.availability()
         rows.append((OK if state == "ok" else WARN, "hosts blocking",
                      why if state != "ok" else f"{len(settings.hosts)} host(s) via the helper"))
     return rows

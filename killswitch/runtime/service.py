@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from killswitch.core.engine import Engine
+from killswitch.runtime.engine import Engine
 from killswitch.core.paths import Paths, ensure_dir
 
 MAX_REQUEST = 64 * 1024

@@ -13,9 +13,11 @@ import json
 from typing import Any, Callable, NamedTuple, Protocol
 
 from killswitch.core import events, schedule
+from killswitch.core import format as fmt
 from killswitch.core.atomic import replace_file
 from killswitch.core.config import ConfigError
-from killswitch.core.engine import OFFDAY_ACTION, Engine, StopReport
+from killswitch.platform.hosts_blocker import NullHosts
+from killswitch.runtime.engine import OFFDAY_ACTION, Engine, StopReport
 
 OVERRIDES_FILE = "offday-overrides.json"
 END_SENTENCE = "I am choosing to end this no-AI day early."
@@ -34,18 +36,6 @@ class HostsBlocker(Protocol):
 
     def apply(self, hosts: list[str], include_www: bool, until: dt.datetime) -> str: ...
     def clear(self) -> str: ...
-
-
-class NullHosts:
-    def __init__(self, reason: str):
-        self.available = False
-        self.reason = reason
-
-    def apply(self, hosts: list[str], include_www: bool, until: dt.datetime) -> str:
-        return f"hosts not blocked: {self.reason}"
-
-    def clear(self) -> str:
-        return "no hosts block to lift"
 
 
 class Outcome(NamedTuple):
@@ -120,7 +110,7 @@ class Offdays:
             return self._lift(now, "the off-day is over")
         if ours and reading.until == window.end:
             return Outcome("unchanged", window)
-        report = self.engine.stop("off-day", f"No-AI day until {window.end.strftime('%a %d %b %H:%M')}",
+        report = self.engine.stop("off-day", f"No-AI day until {fmt.day_time(window.end)}",
                                   until=window.end, action=OFFDAY_ACTION, replace_flag=True)
         detail = self.hosts.apply(list(settings.hosts), settings.include_www, window.end) if settings.hosts \
             else "no hosts to block"

@@ -7,6 +7,8 @@ manifest of an earlier install is unreadable (nothing changed).
 
 from __future__ import annotations
 
+from killswitch.cli.common import Exit
+
 import argparse
 import json
 import sys
@@ -14,7 +16,6 @@ from typing import Any
 
 from killswitch.platform import desktop
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 SHELLS = ("bash", "zsh", "fish")
 
 
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             outcome = desktop.uninstall(dirs, dry_run=args.dry_run, systemctl=systemctl)
     except desktop.DesktopError as exc:
         print(f"killswitch: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return Exit.USAGE
     for line in outcome.lines:
         print(line)
     for line in outcome.warnings:
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             print(_hints(dirs))
         else:
             print("Already installed; nothing changed (`killswitch desktop status` lists it).")
-    return EXIT_PARTIAL if outcome.warnings else EXIT_OK
+    return Exit.FAILED if outcome.warnings else Exit.OK
 
 
 def _hints(dirs: desktop.Dirs) -> str:
@@ -108,11 +109,11 @@ def _status(dirs: desktop.Dirs, systemctl: desktop.UserSystemd, as_json: bool) -
         print(json.dumps({"manifest": str(dirs.manifest),
                           "components": [{"name": c.name, "state": c.state, "paths": list(c.paths)} for c in components],
                           "notes": notes}, indent=2))
-        return EXIT_OK
+        return Exit.OK
     width = max(len(c.name) for c in components)
     for c in components:
         where = f"  {c.paths[0]}" + (f" (+{len(c.paths) - 1} more)" if len(c.paths) > 1 else "") if c.paths else ""
         print(f"{c.name:<{width}}  {c.state}{where}")
     for note in notes:
         print(f"note: {note}")
-    return EXIT_OK
+    return Exit.OK
