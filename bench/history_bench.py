@@ -1,7 +1,7 @@
 """The history window over 10 000 pauses: from `HistoryWindow(...)` to the table AND the difficulty
 chart painted on screen (offscreen Qt), in a fresh interpreter each round.
 
-    python bench/history_bench.py [--pauses N] [--rounds N]
+    python -m bench.history_bench [--pauses N] [--rounds N]      (from the project root)
 
 Baseline, same run, same harness: a window holding one empty QTableView. Also timed alone: the
 journal's `pauses()` over the same file, and importing the window's modules (QtCharts included),
@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 TARGET_MS = 300.0
 NOW = dt.datetime(2026, 11, 23, 14, 0, tzinfo=dt.timezone.utc)
@@ -193,7 +192,8 @@ def rows(result: dict, row) -> list[dict]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m bench.history_bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pauses", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from history_bench import fill
+from bench.history_bench import fill
 
 FLOOR = ("import json, sqlite3, sys; db = sqlite3.connect(sys.argv[1]); "
          "print(json.dumps(db.execute('SELECT * FROM pauses ORDER BY start').fetchall()))")

@@ -1,6 +1,6 @@
 """killswitch benchmarks: each figure is measured against a baseline in the same run.
 
-    python bench/run.py [--quick] [--markdown FILE]
+    python -m bench.run [--quick] [--markdown FILE]      (from the project root)
 
 Sets up ~1000 processes (50 of them matching a rule) in a private home, so it never touches the
 user's real flag or config. Prints a table; --markdown also writes it for the README.
@@ -22,8 +22,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
 MATCH_ARG, OTHER_ARG = "3601", "3600"  # `sleep 3601` matches the rule, `sleep 3600` does not
 
@@ -113,7 +111,7 @@ def bench_stop_paths(targets: list[int], rounds: int, killswitch_cmd: list[str])
 
         def warm_stop():
             started = time.perf_counter()
-            engine.stop("hotkey", full_scan=False)
+            engine.stop("hotkey", quick=True)
             call["t"] = time.perf_counter() - started
 
         results["warm"].append(timed(warm_stop, targets))
@@ -244,7 +242,8 @@ def render(rows: list[dict], header: str) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer rounds")
     parser.add_argument("--processes", type=int, default=1000)
     parser.add_argument("--markdown", metavar="FILE")
@@ -272,19 +271,19 @@ def main() -> int:
                     lambda: bench_client(20000 if args.quick else 200000),
                     lambda: bench_hook(rounds * 5),
                     lambda: bench_wake(rounds * 10)]
-        from offday_bench import bench_offday
+        from bench.offday_bench import bench_offday
 
         if args.only_desktop:
             sections = []
         if not args.only_desktop:
             sections.append(lambda: bench_offday(rounds * 2, args.idle, row))
-            from history_bench import rows as history_rows, run as history_run
-            from journal_bench import bench_history_cli
+            from bench.history_bench import rows as history_rows, run as history_run
+            from bench.journal_bench import bench_history_cli
 
             sections.append(lambda: history_rows(history_run(rounds=5 if args.quick else 9), row))
             sections.append(lambda: bench_history_cli(rounds, row, killswitch_cmd))
         if not args.no_desktop:
-            from tray_bench import bench_desktop
+            from bench.tray_bench import bench_desktop
 
             sections.append(lambda: bench_desktop(targets, rounds, args.idle, row, all_in, state))
         for section in sections:

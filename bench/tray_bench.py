@@ -10,10 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from tests.helpers.desktop import desktop_env, running_xvfb, search, tray_app, tray_host, wait_ui, xdotool
 
-from desktop import desktop_env, running_xvfb, search, tray_app, tray_host, wait_ui, xdotool  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 ICON = ROOT / "assets" / "killswitch-running.svg"
 

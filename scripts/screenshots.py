@@ -1,12 +1,13 @@
 """Screenshots for the README, taken on a real (virtual) desktop: Xvfb + trayer + the tray app.
 
-    .venv/bin/python scripts/screenshots.py [OUT_DIR]     (default: assets/screenshots)
+    .venv/bin/python -m scripts.screenshots [OUT_DIR]     (from the project root; default: assets/screenshots)
 
 Needs Debian's xvfb, trayer and xdotool (scripts/test installs them as root).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -14,11 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT))
+from tests.helpers.desktop import (desktop_env, running_xvfb, search, tray_app, tray_host, tray_icon_center, wait_ui,
+                                   xdotool)
 
-from desktop import desktop_env, running_xvfb, search, tray_app, tray_host, tray_icon_center, wait_ui, xdotool  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 GRAB = """
 import sys
@@ -37,8 +37,7 @@ def grab(env: dict[str, str], path: Path, x: int, y: int, w: int, h: int) -> Non
 JOURNAL_SHOTS = """
 import datetime as dt, sys
 from pathlib import Path
-sys.path.insert(0, sys.argv[2])
-from history_bench import NOW, fill
+from bench.history_bench import NOW, fill  # the current directory is the project root
 from killswitch.core.journal import Journal
 from killswitch.ui.qt import QApplication, QTimer
 from killswitch.ui.history import HistoryWindow
@@ -70,13 +69,17 @@ journal.close()
 
 def journal_shots(out: Path, env: dict[str, str]) -> None:
     """The History window (400 pauses over a month) and the rating prompt, rendered offscreen."""
-    subprocess.run([sys.executable, "-c", JOURNAL_SHOTS, str(out), str(ROOT / "bench")],
+    subprocess.run([sys.executable, "-c", JOURNAL_SHOTS, str(out)],
                    env={**env, "QT_QPA_PLATFORM": "offscreen"}, check=True, cwd=ROOT)
     print(f"wrote {out / 'history-window.png'} and {out / 'rate-prompt.png'}")
 
 
 def main() -> int:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "assets" / "screenshots"
+    parser = argparse.ArgumentParser(prog="python -m scripts.screenshots", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", nargs="?", type=Path, default=ROOT / "assets" / "screenshots", metavar="OUT_DIR",
+                        help="where the PNG files go (default: assets/screenshots)")
+    out = parser.parse_args().out
     out.mkdir(parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix="ks-shots-"))
     env = dict(os.environ)

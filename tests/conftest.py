@@ -1,15 +1,13 @@
-"""Shared fixtures: a private home per test, and real processes to stop."""
+"""Shared fixtures: a private home per test, real processes to stop, a private X server; and the
+`unit`/`e2e` marks. The helpers themselves (waiting, the fake clock, processes, Xvfb, the desktop)
+are in tests.helpers."""
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import tempfile
-import time
-import uuid
-from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -18,7 +16,33 @@ import pytest
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
 
 from killswitch.core.paths import Paths  # noqa: E402
-from xserver import xdisplay, xserver  # noqa: E402,F401 - fixtures for hotkey and tray tests
+from tests.helpers import xserver as xserver_helper  # noqa: E402
+from tests.helpers.processes import Agents  # noqa: E402
+
+# A test is `e2e` if it needs a real desktop (Xvfb, trayer, xdotool) or builds and installs the
+# package: its module says `pytestmark = pytest.mark.e2e`, the test carries the mark itself, or it
+# uses one of these fixtures. Every other test is `unit` and runs without any X server.
+E2E_FIXTURES = frozenset({"xserver", "xdisplay"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m selects on the marks
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("e2e") is None and E2E_FIXTURES.intersection(item.fixturenames):
+            item.add_marker(pytest.mark.e2e)
+        if item.get_closest_marker("e2e") is None:
+            item.add_marker(pytest.mark.unit)
+        elif item.get_closest_marker("unit") is not None:
+            raise pytest.UsageError(f"{item.nodeid} is marked both unit and e2e")
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_x_server(request):
+    """Keeps the marks honest: a `unit` test that starts Xvfb fails, even where Xvfb is installed."""
+    if request.node.get_closest_marker("e2e") is None:
+        xserver_helper.refusal = f"{request.node.nodeid} starts Xvfb: mark it e2e (see tests/conftest.py)"
+    yield
+    xserver_helper.refusal = None
 
 
 @pytest.fixture
@@ -41,141 +65,25 @@ def home(tmp_path, monkeypatch):
     subprocess.run(["rm", "-rf", runtime], check=False)
 
 
-def write_config(paths: Paths, text: str) -> Path:
-    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
-    paths.config_file.write_text(text, encoding="utf-8")
-    return paths.config_file
-
-
-def proc_state(pid: int) -> str | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw[raw.rfind(")") + 2 :].split()[0]
-
-
-def wait_for(predicate, timeout: float = 5.0, interval: float = 0.01):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
-
-
-def wait_state(pid: int, states: str, timeout: float = 5.0) -> str | None:
-    wait_for(lambda: proc_state(pid) in tuple(states), timeout)
-    return proc_state(pid)
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
-class Agents:
-    """Spawns real stand-in agent processes carrying a unique marker in their command line."""
-
-    def __init__(self):
-        self.marker = f"fake-agent-{uuid.uuid4().hex[:10]}"
-        self.procs: list[subprocess.Popen] = []
-
-    def spawn(self, code: str = "import time\nwhile True: time.sleep(0.05)", *, new_group: bool = True,
-              extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-        """A Python process whose argv contains the marker. `code` may spawn children."""
-        env = {**os.environ, **(extra_env or {})}
-        proc = subprocess.Popen([sys.executable, "-c", code, self.marker], env=env,
-                                process_group=0 if new_group else None,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.procs.append(proc)
-        # Between fork and exec the child still carries our command line: wait for its own.
-        wait_for(lambda: self.marker.encode() in _cmdline(proc.pid), timeout=10)
-        return proc
-
-    def cleanup(self) -> None:
-        for proc in self.procs:
-            try:
-                pgid = os.getpgid(proc.pid)
-            except OSError:
-                pgid = None
-            for sig in (signal.SIGCONT, signal.SIGKILL):
-                try:
-                    if pgid and pgid != os.getpgrp():
-                        os.killpg(pgid, sig)
-                    else:
-                        proc.send_signal(sig)
-                except OSError:
-                    pass
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
-        subprocess.run(["pkill", "-KILL", "-f", self.marker], check=False)
-
-
 @pytest.fixture
 def agents():
+    """Stand-in agent processes with a marker of this test's own; all killed afterwards."""
     spawned = Agents()
     yield spawned
     spawned.cleanup()
 
 
-def rule_for(marker: str, action: str = "suspend", name: str = "test agents") -> str:
-    return f'[[rules]]\nname = "{name}"\ncmdline = "{marker}"\naction = "{action}"\n'
+@pytest.fixture(scope="session")
+def xserver() -> Iterator[str]:
+    """One private Xvfb for the session: its DISPLAY string (":N"). Makes the test `e2e`."""
+    with xserver_helper.running_xvfb() as display:
+        yield display
 
 
-CHILD_TREE = """
-import os, subprocess, sys, time
-kids = [subprocess.Popen([sys.executable, '-c', 'import time\\nwhile True: time.sleep(0.05)'])]
-print(' '.join(str(k.pid) for k in kids), flush=True)
-while True: time.sleep(0.05)
-"""
-
-ESCAPEE = """
-import os, sys, time
-# A grandchild whose parent exits: it is reparented away but keeps our process group.
-pid = os.fork()
-if pid == 0:
-    if os.fork() == 0:
-        while True: time.sleep(0.05)
-    os._exit(0)
-os.waitpid(pid, 0)
-print('ready', flush=True)
-while True: time.sleep(0.05)
-"""
-
-
-def converse(argv: list[str], answers: list[tuple[bytes, bytes]], timeout: float = 30.0) -> tuple[int, bytes]:
-    """Run `python -m killswitch ARGV…` in a pseudo-terminal, as a person would: each time the
-    output shows answers[0]'s prompt, type its reply. Returns (exit status, everything printed).
-    Prompts still unanswered at the end stay in `answers` (the caller can assert on that)."""
-    import pty
-    import select
-
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(sys.executable, [sys.executable, "-m", "killswitch", *argv])
-    output = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.1)
-        if ready:
-            try:
-                chunk = os.read(fd, 1024)
-            except OSError:  # the child exited and closed the terminal
-                break
-            if not chunk:
-                break
-            output += chunk
-        if answers and answers[0][0] in output:
-            os.write(fd, answers.pop(0)[1])
-    else:
-        os.kill(pid, 9)  # never wait forever on a prompt nobody answers
-    _, status = os.waitpid(pid, 0)
-    os.close(fd)
-    return os.waitstatus_to_exitcode(status), output
+@pytest.fixture
+def xdisplay(xserver, monkeypatch) -> str:
+    """`xserver`, with DISPLAY set for this test (and Wayland variables cleared so X11 is chosen)."""
+    monkeypatch.setenv("DISPLAY", xserver)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("XDG_SESSION_TYPE", "x11")
+    return xserver

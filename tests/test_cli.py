@@ -10,7 +10,8 @@ import sys
 
 
 from killswitch.core import flag as flagmod
-from tests.conftest import converse, proc_state, rule_for, wait_state, write_config
+from tests.helpers.processes import converse, rule_for, write_config
+from tests.helpers.waiting import proc_state, wait_state
 
 
 def ks(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:

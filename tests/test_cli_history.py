@@ -12,7 +12,8 @@ import subprocess
 import sys
 
 from killswitch.core.journal import JOURNAL_FILE
-from tests.conftest import converse, rule_for, wait_state, write_config
+from tests.helpers.processes import converse, rule_for, write_config
+from tests.helpers.waiting import wait_state
 
 
 def ks(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:

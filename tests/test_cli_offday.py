@@ -19,7 +19,8 @@ from dateutil import tz
 
 from killswitch.cli import main
 from killswitch.cli import offday as cli_offday
-from tests.conftest import write_config
+from tests.helpers.clock import FakeClock
+from tests.helpers.processes import write_config
 
 REPO = Path(__file__).resolve().parent.parent
 BERLIN = tz.gettz("Europe/Berlin")
@@ -58,8 +59,8 @@ def offday(*argv: str) -> int:
 @pytest.fixture
 def berlin(monkeypatch):
     """Local time is Berlin and the clock says Wednesday 25 Nov 2026, 10:00."""
-    clock = {"now": dt.datetime(2026, 11, 25, 10, tzinfo=BERLIN)}
-    monkeypatch.setattr(cli_offday, "_now", lambda: clock["now"].astimezone(dt.timezone.utc))
+    clock = FakeClock(dt.datetime(2026, 11, 25, 10, tzinfo=BERLIN))
+    monkeypatch.setattr(cli_offday, "_now", clock)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("TZ", "Europe/Berlin")
         time.tzset()
@@ -157,7 +158,7 @@ def test_a_bad_config_is_reported_with_its_line_and_never_rewritten(home, berlin
 
 def test_next_in_progress_first_human_and_json(home, berlin, capsys):
     write_config(home, USER)
-    berlin["now"] = dt.datetime(2026, 11, 25, 16, 20, tzinfo=BERLIN)
+    berlin.set(dt.datetime(2026, 11, 25, 16, 20, tzinfo=BERLIN))
     assert offday("next", "--count", "3") == 0
     assert capsys.readouterr().out.splitlines() == [
         "Next off-days (local time):",
@@ -194,7 +195,7 @@ def test_skip_before_start_and_refused_after(home, berlin, capsys):
     records = json.loads((home.state_dir / "offday-skips.json").read_text())
     assert [r["start"] for r in records] == ["2026-11-29T00:00:00+01:00", "2026-11-26T16:00:00+01:00"]
 
-    berlin["now"] = dt.datetime(2026, 12, 6, 9, tzinfo=BERLIN)
+    berlin.set(dt.datetime(2026, 12, 6, 9, tzinfo=BERLIN))
     assert offday("skip", "2026-12-06T00:00:00+01:00") == 2
     assert "already under way" in capsys.readouterr().err
     assert offday("skip", "2026-12-06T03:00:00+01:00") == 2

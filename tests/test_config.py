@@ -6,7 +6,7 @@ import pytest
 
 from killswitch.core import config
 from killswitch.core.rules import RuleError, compile_safe_regex, make_rule
-from tests.conftest import write_config
+from tests.helpers.processes import write_config
 
 
 def test_default_config_is_valid_and_only_written_when_absent(home):

@@ -11,7 +11,7 @@ import pytest
 from killswitch.core import config
 from killswitch.core.config import ConfigError
 from killswitch.core.config_write import update_config, validate_countdown, validate_rule
-from tests.conftest import write_config
+from tests.helpers.processes import write_config
 
 USER = '''\
 # My killswitch config. Hand-written, please keep.

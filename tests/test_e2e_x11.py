@@ -10,8 +10,12 @@ import time
 
 import pytest
 
-from desktop import desktop_env, running_xvfb, search, tray_app, tray_host, tray_icon_center, wait_ui, xdotool
-from tests.conftest import proc_state, rule_for, wait_for, wait_state, write_config
+from tests.helpers.desktop import (desktop_env, running_xvfb, search, tray_app, tray_host, tray_icon_center, wait_ui,
+                                   xdotool)
+from tests.helpers.processes import rule_for, write_config
+from tests.helpers.waiting import proc_state, wait_for, wait_state
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
@@ -47,7 +51,8 @@ def test_chord_stops_everything_and_the_dialog_resumes(desktop, home, agents):
         xdotool(display, "mousemove", str(x), str(y), "click", "1")
         time.sleep(0.3)  # the menu maps; X queues the keys after it either way
         xdotool(display, "key", "Down", "Return")  # Stop is disabled: Down lands on Resume…
-        dialog = wait_for(lambda: search(display, "--name", "Resume AI agents"), timeout=10)
+        dialog = wait_for(lambda: search(display, "--name", "Resume AI agents"), timeout=10,
+                          message="the resume dialog to open")
         assert dialog, "the resume dialog did not open"
         xdotool(display, "windowfocus", "--sync", dialog[0])
         xdotool(display, "key", "alt+r")  # too early: the countdown has not run out

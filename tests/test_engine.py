@@ -13,7 +13,8 @@ import pytest
 from killswitch.core import flag as flagmod
 from killswitch.runtime.engine import Engine
 from killswitch.platform import procfs
-from tests.conftest import CHILD_TREE, ESCAPEE, proc_state, rule_for, wait_for, wait_state, write_config
+from tests.helpers.processes import CHILD_TREE, ESCAPEE, rule_for, write_config
+from tests.helpers.waiting import proc_state, wait_for, wait_state
 
 
 def group_members(pgid: int) -> set[int]:
@@ -70,7 +71,8 @@ def test_escaped_group_member_is_frozen_too(home, agents):
     write_config(home, rule_for(agents.marker))
     leader = agents.spawn(ESCAPEE)
     assert leader.stdout.readline().strip() == "ready"
-    escapees = wait_for(lambda: group_members(leader.pid) - {leader.pid}, timeout=5)
+    escapees = wait_for(lambda: group_members(leader.pid) - {leader.pid}, timeout=5,
+                        message="an orphaned grandchild in the leader's group")
     assert escapees, "the fixture should leave an orphaned grandchild in the group"
     escapee = next(iter(escapees))
     assert procfs.read_stat(escapee)[2] != leader.pid  # really reparented out of the tree
@@ -121,7 +123,7 @@ def test_a_recycled_pid_is_never_signalled(home, agents):
     try:
         home.state_dir.mkdir(parents=True, exist_ok=True)
         os.kill(bystander.pid, signal.SIGSTOP)
-        wait_state(bystander.pid, "T")
+        assert wait_state(bystander.pid, "T") == "T"
         start = procfs.read_start(bystander.pid)
         home.frozen_file.write_text(json.dumps({"version": 1, "processes": [
             {"pid": bystander.pid, "start": start + 1, "name": "x", "rule": "r", "action": "suspend"}]}))
@@ -141,7 +143,8 @@ def test_rule_matching_pid1_or_a_shell_is_refused_and_others_still_apply(home, a
     shell = subprocess.Popen(["bash", "-c", f"exec -a -bash bash -c 'sleep 30; : {shell_marker}'"],
                              start_new_session=True)
     try:
-        wait_for(lambda: procfs.read_cmdline(shell.pid).startswith("-bash"))
+        wait_for(lambda: procfs.read_cmdline(shell.pid).startswith("-bash"),
+                 message="the login shell's argv[0] to read -bash")
         write_config(home, f'[[rules]]\nname = "too broad"\nprocess = "{init_name}"\n'
                      f'[[rules]]\nname = "login shell"\ncmdline = "{shell_marker}"\n'
                      + rule_for(agents.marker + "( |$)", name="good"))
@@ -193,7 +196,7 @@ def test_warm_engine_stops_known_processes_without_a_scan(home, agents, monkeypa
         raise AssertionError("the warm stop path must not scan the process table")
 
     monkeypatch.setattr(procfs, "scan", no_scan)
-    report = engine.stop("hotkey", full_scan=False)
+    report = engine.stop("hotkey", quick=True)
     assert report.ok, report.to_json()
     for proc in procs:
         assert wait_state(proc.pid, "T") == "T"
@@ -209,7 +212,7 @@ def test_enforce_freezes_an_agent_launched_while_stopped(home, agents):
     engine = Engine(home)
     engine.stop("cli")
     late = agents.spawn()
-    wait_for(lambda: proc_state(late.pid) in ("S", "R"))
+    assert wait_state(late.pid, "SR") in ("S", "R")  # not frozen yet: enforce() is what freezes it
     engine.enforce()
     assert wait_state(late.pid, "T") == "T"
     engine.resume()

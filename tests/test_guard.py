@@ -13,12 +13,12 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from killswitch.core.flag import clear_flag, make_flag, write_flag
 from killswitch.guard import run_guard
+from tests.helpers.waiting import proc_state, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -43,26 +43,6 @@ def env_for(flag: Path) -> dict[str, str]:
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["KILLSWITCH_FLAG"] = str(flag)
     return env
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        time.sleep(0.005)
-
-
-def proc_state(pid: int) -> str | None:
-    """The one-letter state from /proc/PID/stat, None once the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return None
 
 
 def gone(pid: int) -> bool:
@@ -118,7 +98,7 @@ def guarded(tmp_path: Path, flag: Path):
 
 
 def family_pids(pidfile: Path) -> tuple[int, int]:
-    wait_for(pidfile.exists, what="the command to start")
+    wait_for(pidfile.exists, message="the command to start", timeout=10)
     child, grandchild = map(int, pidfile.read_text().split())
     return child, grandchild
 
@@ -141,14 +121,14 @@ def test_flag_freezes_and_resumes_child_and_grandchild(tmp_path: Path, flag: Pat
             write_flag(flag, make_flag("hotkey", "coffee"))
             started = time.monotonic()
             wait_for(lambda: proc_state(child) == "T" and proc_state(grandchild) == "T",
-                     timeout=2, what="child and grandchild frozen")
+                     timeout=2, message="child and grandchild frozen")
             assert time.monotonic() - started < 2
             # stays frozen while the flag is there
             time.sleep(0.1)
             assert proc_state(child) == "T" and proc_state(grandchild) == "T"
             clear_flag(flag)
             wait_for(lambda: proc_state(child) in ("S", "R") and proc_state(grandchild) in ("S", "R"),
-                     timeout=2, what="child and grandchild running again")
+                     timeout=2, message="child and grandchild running again")
         assert g.proc.poll() is None
         err = g.stderr()
         assert "stopped (reason: hotkey: coffee)" in err and "frozen" in err
@@ -183,7 +163,7 @@ def test_someone_else_continuing_a_frozen_child_is_undone(tmp_path: Path, flag: 
         wait_for(lambda: proc_state(child) == "T", timeout=2)
         os.kill(child, signal.SIGCONT)
         time.sleep(0.2)
-        wait_for(lambda: proc_state(child) == "T", timeout=2, what="child frozen again")
+        wait_for(lambda: proc_state(child) == "T", timeout=2, message="child frozen again")
     finally:
         kill_family(child, grandchild)
 
@@ -225,7 +205,7 @@ def test_command_waits_for_resume_when_already_stopped(tmp_path: Path, flag: Pat
     write_flag(flag, make_flag("off-day", "sunday"))
     marker = tmp_path / "started"
     g = guarded(["sh", "-c", f'touch "{marker}"; exit 5'])
-    wait_for(lambda: "stopped (reason: off-day: sunday)" in g.stderr(), what="the notice")
+    wait_for(lambda: "stopped (reason: off-day: sunday)" in g.stderr(), message="the notice", timeout=10)
     assert "starts when you resume" in g.stderr()
     time.sleep(0.3)
     assert not marker.exists() and g.proc.poll() is None
@@ -238,7 +218,7 @@ def test_sigterm_while_waiting_to_start_does_not_start(tmp_path: Path, flag: Pat
     write_flag(flag, make_flag("cli"))
     marker = tmp_path / "started"
     g = guarded(["touch", str(marker)])
-    wait_for(lambda: "starts when you resume" in g.stderr(), what="the notice")
+    wait_for(lambda: "starts when you resume" in g.stderr(), message="the notice", timeout=10)
     g.proc.send_signal(signal.SIGTERM)
     assert g.wait() == 128 + signal.SIGTERM
     assert not marker.exists()
@@ -255,7 +235,7 @@ def test_sigterm_to_guard_ends_the_command(tmp_path: Path, flag: Path, guarded, 
             wait_for(lambda: proc_state(child) == "T" and proc_state(grandchild) == "T", timeout=2)
         g.proc.send_signal(signal.SIGTERM)
         assert g.wait(10) == 128 + signal.SIGTERM
-        wait_for(lambda: gone(child) and gone(grandchild), timeout=5, what="the family to end")
+        wait_for(lambda: gone(child) and gone(grandchild), timeout=5, message="the family to end")
     finally:
         kill_family(child, grandchild)
 
@@ -274,7 +254,7 @@ def test_sighup_and_sigint_are_forwarded(tmp_path: Path, guarded) -> None:
     )
     ready = tmp_path / "ready"
     g = guarded([PY, "-c", script, str(ready)])
-    wait_for(ready.exists)
+    wait_for(ready.exists, timeout=10)
     g.proc.send_signal(signal.SIGHUP)
     time.sleep(0.2)
     g.proc.send_signal(signal.SIGINT)

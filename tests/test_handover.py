@@ -12,10 +12,13 @@ import threading
 
 import pytest
 
-from desktop import desktop_env, running_xvfb, tray_app, wait_ui
-from tests.conftest import rule_for, wait_for, wait_state, write_config
+from tests.helpers.desktop import desktop_env, running_xvfb, tray_app, wait_ui
+from tests.helpers.processes import rule_for, write_config
+from tests.helpers.waiting import wait_for, wait_state
 
 from killswitch.runtime import service
+
+pytestmark = pytest.mark.e2e
 
 
 class Serve:
@@ -33,6 +36,10 @@ class Serve:
 
     def said(self, text: str) -> int:
         return sum(text in line for line in self.lines)
+
+    def waited(self, what: str):
+        """A `wait_for` message: what was awaited, and all serve said (read only on a timeout)."""
+        return lambda: f"{what}; serve said {self.lines}"
 
     def stop(self) -> int:
         if self.proc.poll() is None:
@@ -62,11 +69,13 @@ def test_a_starting_tray_takes_over_from_serve_and_serve_takes_back_when_it_quit
     env = desktop_env(display)
     serve = Serve(env)
     try:
-        assert wait_for(owned_by(home, "serve", serve.proc.pid), timeout=20), serve.lines
+        assert wait_for(owned_by(home, "serve", serve.proc.pid), timeout=20,
+                        message=serve.waited("serve to own the engine"))
         with tray_app(env) as tray:
             wait_ui(env, lambda u: u.get("state") == "running")
             assert owned_by(home, "tray", tray.pid)()
-            assert wait_for(lambda: serve.said("the tray took over"), timeout=10), serve.lines
+            assert wait_for(lambda: serve.said("the tray took over"), timeout=10,
+                            message=serve.waited("serve to say the tray took over"))
             assert serve.proc.poll() is None  # waiting, not gone (systemd would not restart a clean exit)
             # The CLI reaches the tray's engine, and only the tray acts.
             agent = agents.spawn()
@@ -81,15 +90,17 @@ def test_a_starting_tray_takes_over_from_serve_and_serve_takes_back_when_it_quit
             assert wait_state(agent.pid, "SR") in ("S", "R")
             tray.send_signal(signal.SIGTERM)
             assert tray.wait(timeout=20) == 0
-        assert wait_for(owned_by(home, "serve", serve.proc.pid), timeout=10), serve.lines
+        assert wait_for(owned_by(home, "serve", serve.proc.pid), timeout=10,
+                        message=serve.waited("serve to own the engine"))
         assert serve.said("serving on") == 2, serve.lines
 
         # A tray killed outright (no clean shutdown, its socket file left behind): serve takes back too.
         with tray_app(env) as tray:
-            assert wait_for(owned_by(home, "tray", tray.pid), timeout=20)
+            assert wait_for(owned_by(home, "tray", tray.pid), timeout=20, message="the tray to own the engine")
             os.kill(tray.pid, signal.SIGKILL)
             tray.wait(timeout=10)
-        assert wait_for(owned_by(home, "serve", serve.proc.pid), timeout=10), serve.lines
+        assert wait_for(owned_by(home, "serve", serve.proc.pid), timeout=10,
+                        message=serve.waited("serve to own the engine"))
     finally:
         assert serve.stop() == 0, serve.lines
 
@@ -97,15 +108,17 @@ def test_a_starting_tray_takes_over_from_serve_and_serve_takes_back_when_it_quit
 def test_serve_started_while_a_tray_runs_waits_for_it(display, home):
     env = desktop_env(display)
     with tray_app(env) as tray:
-        assert wait_for(owned_by(home, "tray", tray.pid), timeout=20)
+        assert wait_for(owned_by(home, "tray", tray.pid), timeout=20, message="the tray to own the engine")
         serve = Serve(env)
         try:
-            assert wait_for(lambda: serve.said("a tray owns the engine"), timeout=20), serve.lines
+            assert wait_for(lambda: serve.said("a tray owns the engine"), timeout=20,
+                            message=serve.waited("serve to say a tray owns the engine"))
             assert owned_by(home, "tray", tray.pid)() and serve.proc.poll() is None
             assert not serve.said("serving on")
             tray.send_signal(signal.SIGTERM)
             assert tray.wait(timeout=20) == 0
-            assert wait_for(owned_by(home, "serve", serve.proc.pid), timeout=10), serve.lines
+            assert wait_for(owned_by(home, "serve", serve.proc.pid), timeout=10,
+                            message=serve.waited("serve to own the engine"))
         finally:
             assert serve.stop() == 0, serve.lines
 
@@ -114,10 +127,13 @@ def test_only_a_tray_may_ask_for_the_engine(home):
     """A handover asked of serve while no tray holds the tray lock is taken straight back."""
     serve = Serve(dict(os.environ))
     try:
-        assert wait_for(owned_by(home, "serve", serve.proc.pid), timeout=20), serve.lines
+        assert wait_for(owned_by(home, "serve", serve.proc.pid), timeout=20,
+                        message=serve.waited("serve to own the engine"))
         assert service.request(home, {"cmd": "handover"})["ok"]
-        assert wait_for(lambda: serve.said("serving on") == 2, timeout=10), serve.lines
-        assert wait_for(owned_by(home, "serve", serve.proc.pid), timeout=10)
+        assert wait_for(lambda: serve.said("serving on") == 2, timeout=10,
+                        message=serve.waited("serve to serve a second time"))
+        assert wait_for(owned_by(home, "serve", serve.proc.pid), timeout=10,
+                        message=serve.waited("serve to own the engine"))
     finally:
         assert serve.stop() == 0, serve.lines
 
@@ -125,7 +141,7 @@ def test_only_a_tray_may_ask_for_the_engine(home):
 def test_a_second_tray_shows_the_first_and_a_tray_does_not_hand_over(display, home):
     env = desktop_env(display)
     with tray_app(env) as tray:
-        assert wait_for(owned_by(home, "tray", tray.pid), timeout=20)
+        assert wait_for(owned_by(home, "tray", tray.pid), timeout=20, message="the tray to own the engine")
         second = subprocess.run([sys.executable, "-m", "killswitch", "tray"], env=env, capture_output=True, text=True,
                                 timeout=30)
         assert second.returncode == 0 and f"already running (PID {tray.pid})" in second.stdout

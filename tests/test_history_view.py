@@ -14,13 +14,11 @@ from killswitch.core.flag import make_flag
 from killswitch.core.journal import Journal
 from killswitch.ui.history_model import DURATION, EARLY, ID, NOTE, RATING, SORT_ROLE, STARTED, TRIGGER
 from killswitch.ui.qt import QComboBox, Qt
+from tests.helpers.clock import FakeClock
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
-
-
-def clock() -> dt.datetime:
-    return NOW
+clock = FakeClock(NOW)  # never advanced: every test reads the same moment
 
 
 def at(day: int, hour: int = 0, minute: int = 0) -> dt.datetime:

@@ -27,7 +27,7 @@ from killswitch.helper import client as helper_client
 from killswitch.helper import root as hosts_helper
 from killswitch.core import hosts as core
 from killswitch.platform import hosts_writer as writer
-from tests.conftest import write_config
+from tests.helpers.processes import write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 UNTIL = datetime(2026, 11, 30, 0, 0, tzinfo=timezone(timedelta(hours=1)))

@@ -3,6 +3,7 @@ real (private) D-Bus, and the GNOME fallback through a real gsettings."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import statistics
@@ -14,17 +15,17 @@ import time
 from pathlib import Path
 
 import pytest
-from xserver import running_xvfb, xdotool
 
 from killswitch.platform import hotkey as hk
 from killswitch.platform.hotkey import gnome
 from killswitch.platform.hotkey.chord import Chord
 from killswitch.platform.hotkey.pynput_backend import STALE_AFTER, ChordMatcher, PynputHotkey, X11Modifiers
-
-# The X fixtures, until tests/conftest.py imports them for every module (then delete this line).
+from tests.helpers.clock import FakeClock
+from tests.helpers.xserver import running_xvfb, xdotool
 
 DEFAULT = "<ctrl>+<alt>+<shift>+k"
 WAIT = 5.0  # generous deadline for an event that must arrive; absence is proven with a sentinel instead
+T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.timezone.utc)  # any moment: the matcher reads only monotonic time
 
 
 # ---------------------------------------------------------------------------------------------- chords
@@ -128,14 +129,6 @@ def test_validate_chord_accepts_what_the_backend_delivers(text, backend, platfor
 
 # ----------------------------------------------------------------------------------- matcher (no X)
 
-class FakeClock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
-
-
 def test_matcher_fires_once_per_press_and_only_on_the_exact_set():
     m = ChordMatcher(hk.parse_chord(DEFAULT))
     for mod in ("ctrl", "alt", "shift"):
@@ -153,13 +146,13 @@ def test_matcher_fires_once_per_press_and_only_on_the_exact_set():
 
 
 def test_matcher_forgets_a_stale_modifier_only_when_the_os_says_it_is_up():
-    clock, down = FakeClock(), {"cmd": True}
-    m = ChordMatcher(hk.parse_chord(DEFAULT), lambda mod: down.get(mod, False), clock)
+    clock, down = FakeClock(T0), {"cmd": True}
+    m = ChordMatcher(hk.parse_chord(DEFAULT), lambda mod: down.get(mod, False), clock.monotonic)
     m.press("cmd")  # e.g. Win+L: the release never arrives
     for mod in ("ctrl", "alt", "shift"):
         m.press(mod)
     assert not m.press("k")  # fresh: never second-guessed
-    clock.now += STALE_AFTER + 1
+    clock.advance(STALE_AFTER + 1)
     m.release("k")
     assert not m.press("k")  # old, but the OS says it is really down
     down["cmd"] = False
@@ -169,7 +162,7 @@ def test_matcher_forgets_a_stale_modifier_only_when_the_os_says_it_is_up():
 
 
 def test_matcher_never_adds_a_modifier_the_events_did_not_show():
-    m = ChordMatcher(hk.parse_chord(DEFAULT), lambda mod: True, FakeClock())
+    m = ChordMatcher(hk.parse_chord(DEFAULT), lambda mod: True, FakeClock(T0).monotonic)
     m.press("ctrl")
     m.press("alt")
     assert not m.press("k")
@@ -202,6 +195,7 @@ def test_an_unreachable_display_gives_a_null_backend():
     assert ":4077" in backend.reason
 
 
+@pytest.mark.e2e
 def test_an_x_server_without_record_gives_a_null_backend():
     with running_xvfb("-extension", "RECORD") as display:
         backend = hk.choose_backend({"DISPLAY": display}, "linux")

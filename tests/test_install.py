@@ -20,14 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from desktop import desktop_env, running_xvfb, tray_host, wait_ui, xdotool
-from tests.conftest import rule_for, wait_for, wait_state, write_config
+from tests.helpers.desktop import desktop_env, running_xvfb, tray_host, wait_ui, xdotool
+from tests.helpers.processes import rule_for, write_config
+from tests.helpers.waiting import wait_for, wait_state
 
 import killswitch
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL_TIMEOUT = 600  # a fresh venv resolves every dependency (from pip's cache after the first run)
-pytestmark = pytest.mark.timeout(INSTALL_TIMEOUT)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(INSTALL_TIMEOUT)]
 
 
 def clean_copy(dest: Path) -> Path:
@@ -162,7 +163,7 @@ def test_installed_tray_docks_stays_up_and_the_chord_stops(venv, tmp_path, home,
             assert not ui["window_visible"] and ui["state"] == "running"
             xdotool(display, "key", "ctrl+alt+shift+k")  # the installed tray's own hotkey
             assert wait_state(agent.pid, "T") == "T"
-            assert wait_for(home.flag.exists), "the chord froze the agent but wrote no flag"
+            assert wait_for(home.flag.exists, message="a flag: the chord froze the agent but wrote no flag")
             assert json.loads(home.flag.read_text())["pid"] == tray.pid
             wait_ui(env, lambda u: u.get("state") == "stopped")
             resume = run([venv / "killswitch", "resume", "--yes"], tmp_path, env, stdin=subprocess.DEVNULL)

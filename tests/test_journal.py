@@ -1,5 +1,5 @@
 """The pause journal: pauses from the flag, exact ends, ratings, event signals, migrations, refusals,
-crashes, exports and the summary. A list-backed fake clock everywhere except the kill -9 test."""
+crashes, exports and the summary. The fake clock (tests.helpers.clock) everywhere except the kill -9 test."""
 
 from __future__ import annotations
 
@@ -20,24 +20,11 @@ import pytest
 from killswitch.core import history
 from killswitch.core.journal import (EARLY_SLACK, JOURNAL_FILE, MIGRATIONS, SCHEMA, Journal, JournalError, Pause,
                                      PauseError, iso)
+from tests.helpers.clock import FakeClock
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 REPO = Path(__file__).resolve().parent.parent
-
-
-class Clock:
-    """A clock you advance by hand: every reading is the last moment in the list."""
-
-    def __init__(self, start: dt.datetime = T0):
-        self.moments = [start]
-
-    def __call__(self) -> dt.datetime:
-        return self.moments[-1]
-
-    def advance(self, **delta: float) -> dt.datetime:
-        self.moments.append(self.moments[-1] + dt.timedelta(**delta))
-        return self.moments[-1]
 
 
 def flag(pause: str, since: dt.datetime, reason: str = "cli", until: dt.datetime | None = None,
@@ -50,7 +37,7 @@ def flag(pause: str, since: dt.datetime, reason: str = "cli", until: dt.datetime
 
 @pytest.fixture
 def clock():
-    return Clock()
+    return FakeClock(T0)
 
 
 @pytest.fixture
@@ -485,7 +472,7 @@ def test_kill_9_while_writing_keeps_every_completed_pause(path):
         printed.extend(int(line) for line in child.stdout.read().split())  # written before the kill
         child.stdout.close()
         assert column(path, "PRAGMA integrity_check") == [("ok",)]
-    with Journal(path, Clock()) as journal:
+    with Journal(path, FakeClock(T0)) as journal:
         pauses = {p.id: p for p in journal.pauses()}
     assert len(printed) >= 1 + 7 + 25 + 60 + 120
     for pid in printed:

@@ -80,7 +80,7 @@ def test_the_idle_tray_keeps_out_the_cli_and_the_helpers(home):
     mine = ours(modules)
     assert not {m for m in mine if m.startswith(("killswitch.cli", "killswitch.helper", "killswitch.agents"))}, mine
     assert not {m for m in mine if m.startswith("killswitch.ui.") and m.split(".")[2] in (
-        "settings", "history", "history_model", "offdays", "resume", "rate_prompt", "hotkey_edit")}, mine
+        "settings", "rules_editor", "history", "history_model", "offdays", "resume", "rate_prompt", "hotkey_edit")}, mine
     assert "dateutil" not in {m.split(".")[0] for m in modules}  # no off-day scheduled: no rrule
     assert not heavy(modules, TRAY_HEAVY), heavy(modules, TRAY_HEAVY)
     assert len(modules) <= TRAY_BUDGET, len(modules)

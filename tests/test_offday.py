@@ -12,7 +12,9 @@ from killswitch.runtime.engine import Engine
 from killswitch.runtime.offday import END_SENTENCE, Offdays, OffdayError
 from killswitch.platform.hosts_blocker import FileHosts
 from killswitch.platform.newprocs import NewProcesses
-from tests.conftest import rule_for, wait_for, write_config
+from tests.helpers.clock import FakeClock
+from tests.helpers.processes import rule_for, write_config
+from tests.helpers.waiting import wait_for
 
 UTC = dt.timezone.utc
 DAY_WINDOW = '[offday]\nhosts = ["blocked.example"]\ninclude_www = true\n' \
@@ -20,20 +22,12 @@ DAY_WINDOW = '[offday]\nhosts = ["blocked.example"]\ninclude_www = true\n' \
 HOSTS = b"127.0.0.1 localhost\r\n# my own line, no final newline"
 
 
-class Clock:
-    def __init__(self, start: dt.datetime):
-        self.now = start
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-
 @pytest.fixture
 def setup(home, agents, tmp_path):
     write_config(home, rule_for(agents.marker) + DAY_WINDOW)
     hosts_file = tmp_path / "hosts"
     hosts_file.write_bytes(HOSTS)
-    clock = Clock(dt.datetime(2026, 11, 23, 9, 59, tzinfo=UTC))
+    clock = FakeClock(dt.datetime(2026, 11, 23, 9, 59, tzinfo=UTC))
     engine = Engine(home, clock=clock)
     offdays = Offdays(engine, clock, FileHosts(hosts_file, tmp_path), tz=UTC)
     return offdays, clock, hosts_file
@@ -50,7 +44,7 @@ def test_a_day_starts_blocks_and_ends_by_itself(setup, home, agents):
     assert offdays.reconcile().action == "unchanged"
     assert not home.flag.exists()
 
-    clock.now = dt.datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    clock.set(dt.datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
     outcome = offdays.reconcile()
     assert outcome.action == "applied"
     flag = json.loads(home.flag.read_text())
@@ -61,7 +55,7 @@ def test_a_day_starts_blocks_and_ends_by_itself(setup, home, agents):
     assert offdays.reconcile().action == "unchanged"  # idempotent on every tick
 
     # The laptop slept through the end: the first look after waking lifts everything.
-    clock.now = dt.datetime(2026, 11, 23, 14, 30, tzinfo=UTC)
+    clock.set(dt.datetime(2026, 11, 23, 14, 30, tzinfo=UTC))
     assert offdays.reconcile().action == "lifted"
     assert not home.flag.exists()
     assert hosts_file.read_bytes() == HOSTS  # byte-identical outside our block
@@ -71,7 +65,7 @@ def test_a_day_starts_blocks_and_ends_by_itself(setup, home, agents):
 
 def test_resume_is_refused_during_an_off_day(setup, home):
     offdays, clock, _ = setup
-    clock.now = dt.datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
+    clock.set(dt.datetime(2026, 11, 23, 10, 30, tzinfo=UTC))
     offdays.reconcile()
     report = offdays.engine.resume()
     assert report.refused and "no-AI day" in report.errors[0]
@@ -80,11 +74,11 @@ def test_resume_is_refused_during_an_off_day(setup, home):
 
 def test_a_launch_during_the_day_is_stopped_and_recorded(setup, home, agents):
     offdays, clock, _ = setup
-    clock.now = dt.datetime(2026, 11, 23, 10, 5, tzinfo=UTC)
+    clock.set(dt.datetime(2026, 11, 23, 10, 5, tzinfo=UTC))
     offdays.reconcile()
     watcher = NewProcesses()
     late = agents.spawn()
-    new = wait_for(watcher.poll, timeout=5)
+    new = wait_for(watcher.poll, timeout=5, message="the watcher to see a new process")
     assert late.pid in new
     report = offdays.enforce_new(new)
     assert [r.pid for r in report.acted] == [late.pid]
@@ -96,7 +90,7 @@ def test_a_launch_during_the_day_is_stopped_and_recorded(setup, home, agents):
 
 def test_restart_in_the_middle_keeps_the_day_and_a_lost_flag_is_restored(setup, home, tmp_path):
     offdays, clock, hosts_file = setup
-    clock.now = dt.datetime(2026, 11, 23, 10, 15, tzinfo=UTC)
+    clock.set(dt.datetime(2026, 11, 23, 10, 15, tzinfo=UTC))
     offdays.reconcile()
     # A crash that lost the flag: a fresh controller puts it back at once.
     home.flag.unlink()
@@ -108,14 +102,14 @@ def test_restart_in_the_middle_keeps_the_day_and_a_lost_flag_is_restored(setup, 
 def test_a_manual_stop_becomes_the_off_day(setup, home):
     offdays, clock, _ = setup
     offdays.engine.stop("hotkey", "before the day")
-    clock.now = dt.datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    clock.set(dt.datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
     assert offdays.reconcile().action == "applied"
     assert json.loads(home.flag.read_text())["reason"] == "off-day"
 
 
 def test_ending_early_costs_a_sentence_a_reason_and_is_limited(setup, home):
     offdays, clock, hosts_file = setup
-    clock.now = dt.datetime(2026, 11, 23, 10, 10, tzinfo=UTC)
+    clock.set(dt.datetime(2026, 11, 23, 10, 10, tzinfo=UTC))
     offdays.reconcile()
     with pytest.raises(OffdayError, match="type the sentence"):
         offdays.end_early("let me out", "deadline")
@@ -126,7 +120,7 @@ def test_ending_early_costs_a_sentence_a_reason_and_is_limited(setup, home):
     assert outcome.action == "lifted" and not home.flag.exists() and hosts_file.read_bytes() == HOSTS
     assert offdays.reconcile().action == "unchanged"  # the ended window stays ended
     # The next day, the default limit (1 per 30 days) is used up.
-    clock.now = dt.datetime(2026, 11, 24, 10, 10, tzinfo=UTC)
+    clock.set(dt.datetime(2026, 11, 24, 10, 10, tzinfo=UTC))
     assert offdays.reconcile().action == "applied"
     assert offdays.early_ends_left() == 0
     with pytest.raises(OffdayError, match="no early end left"):
@@ -136,12 +130,12 @@ def test_ending_early_costs_a_sentence_a_reason_and_is_limited(setup, home):
 
 def test_an_expired_block_is_lifted_even_when_the_config_is_broken(setup, home):
     offdays, clock, _ = setup
-    clock.now = dt.datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
+    clock.set(dt.datetime(2026, 11, 23, 10, 30, tzinfo=UTC))
     offdays.reconcile()
     home.config_file.write_text("[offday\nbroken")
-    clock.now = dt.datetime(2026, 11, 23, 10, 45, tzinfo=UTC)
+    clock.set(dt.datetime(2026, 11, 23, 10, 45, tzinfo=UTC))
     assert offdays.reconcile().action == "unchanged"  # not over yet: keep it, say why
-    clock.now = dt.datetime(2026, 11, 23, 11, 1, tzinfo=UTC)
+    clock.set(dt.datetime(2026, 11, 23, 11, 1, tzinfo=UTC))
     assert offdays.reconcile().action == "lifted"
     assert not home.flag.exists()
 
@@ -150,9 +144,9 @@ def test_backwards_clock_jump_does_not_end_a_day(setup, home):
     """Setting the clock back (SelfControl's classic bypass) does not lift a day: a block is lifted
     only once the schedule has no window AND the flag's own end time has passed."""
     offdays, clock, _ = setup
-    clock.now = dt.datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
+    clock.set(dt.datetime(2026, 11, 23, 10, 30, tzinfo=UTC))
     offdays.reconcile()
-    clock.now = dt.datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    clock.set(dt.datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
     outcome = offdays.reconcile()
     assert outcome.action == "unchanged" and "clock went back" in outcome.detail
     assert home.flag.exists()

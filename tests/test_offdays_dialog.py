@@ -12,7 +12,7 @@ from killswitch.core import schedule
 from killswitch.runtime.engine import Engine
 from killswitch.runtime.offday import Offdays
 from killswitch.ui.qt import QDate, Qt
-from tests.conftest import write_config
+from tests.helpers.processes import write_config
 
 USER = '''\
 # Mine: keep this line.

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 from killswitch.core import schedule as S
 from killswitch.core.config import ConfigError
-from tests.conftest import write_config
+from tests.helpers.processes import write_config
 
 BERLIN = tz.gettz("Europe/Berlin")
 UTC = dt.timezone.utc

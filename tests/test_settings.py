@@ -7,7 +7,7 @@ import pytest
 from killswitch.core import config
 from killswitch.runtime.engine import Engine
 from killswitch.ui.qt import QDialog, QLineEdit, QListWidget, Qt
-from tests.conftest import rule_for, write_config
+from tests.helpers.processes import rule_for, write_config
 
 pytestmark = pytest.mark.usefixtures("offscreen")
 

@@ -12,7 +12,8 @@ import pytest
 
 from killswitch.core import flag as flagmod
 from killswitch.ui.qt import QSystemTrayIcon, QtWidgets
-from tests.conftest import proc_state, rule_for, wait_for, wait_state, write_config
+from tests.helpers.processes import rule_for, write_config
+from tests.helpers.waiting import proc_state, wait_for, wait_state
 
 
 @pytest.fixture
@@ -164,8 +165,9 @@ def test_second_launch_hands_over_and_exits(home, offscreen, tmp_path):
     first = subprocess.Popen([sys.executable, "-m", "killswitch", "tray"], env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(home.socket_file.exists, timeout=20)
-        assert home.socket_file.exists(), first.stderr.read() if first.poll() is not None else "no socket"
+        wait_for(home.socket_file.exists, timeout=20,
+                 message=lambda: f"the tray's socket; {first.stderr.read() if first.poll() is not None else 'no socket'}")
+        assert home.socket_file.exists()
         second = subprocess.run([sys.executable, "-m", "killswitch", "tray"], env=env, capture_output=True,
                                 text=True, timeout=20)
         assert second.returncode == 0
@@ -195,7 +197,7 @@ def test_an_off_day_in_progress_is_enforced_at_start_and_ends_early_only_with_th
         assert json.loads(home.flag.read_text())["reason"] == "off-day"
         qtbot.waitUntil(lambda: app.tray_state().state == "offday", timeout=1000)
         assert app.tray_state().next_offday.startswith("now, until")
-        assert app.offday._enforcer.isActive()  # launches during the day are watched
+        assert app.runtime.watching_launches()  # launches during the day are watched
         actions = menu_actions(app)
         assert actions["offdayAction"].text().startswith("Next off-day: now, until")
 
@@ -207,7 +209,7 @@ def test_an_off_day_in_progress_is_enforced_at_start_and_ends_early_only_with_th
         assert dialog.resume_button.isEnabled()
         dialog.resume_button.click()
         assert not home.flag.exists()
-        assert app.offday.offdays.early_ends_left() == 0
-        qtbot.waitUntil(lambda: not app.offday._enforcer.isActive(), timeout=1000)
+        assert app.runtime.offdays.early_ends_left() == 0
+        qtbot.waitUntil(lambda: not app.runtime.watching_launches(), timeout=1000)
     finally:
         app.shutdown()

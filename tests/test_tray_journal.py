@@ -13,7 +13,9 @@ import pytest
 from killswitch.core import flag as flagmod
 from killswitch.core.journal import Journal, default_path
 from killswitch.ui.qt import QLineEdit, QPushButton
-from tests.conftest import rule_for, wait_for, wait_state, write_config
+from tests.helpers.clock import FakeClock
+from tests.helpers.processes import rule_for, write_config
+from tests.helpers.waiting import wait_for, wait_state
 
 UTC = dt.timezone.utc
 
@@ -29,10 +31,12 @@ def start_app(home, qtbot, offscreen):
     from killswitch.ui.app import KillswitchApp
 
     started = []
+    mono[0] = 1000.0
 
     def start(clock=flagmod.now_utc):
-        app = KillswitchApp(home, hotkey_backend=NullHotkey("not in this test"), clock=clock)
-        app.journal.sources = [home.data_dir / "events.jsonl"]  # not the machine's hosts helper log
+        app = KillswitchApp(home, hotkey_backend=NullHotkey("not in this test"), clock=clock,
+                            monotonic=lambda: mono[0])
+        app.runtime.filer.sources = [home.data_dir / "events.jsonl"]  # not the machine's hosts helper log
         app.start()
         started.append(app)
         return app
@@ -43,6 +47,10 @@ def start_app(home, qtbot, offscreen):
             if window is not None:
                 window.close()
         app.shutdown()
+
+
+# The app's monotonic clock: real time does not pass for the runtime's slow look unless a test says so.
+mono = [1000.0]
 
 
 def pauses(home):
@@ -117,7 +125,7 @@ def test_an_abandoned_resume_is_counted_on_its_pause(start_app, home, qtbot):
     for _ in range(2):
         app.open_resume()
         app._dialogs[-1].cancel_button.click()
-    app.journal.tick()  # the slow tick files what the event log gained
+    app.file_now()  # (each cancel asked the runtime for a filing; this one files at once)
     [pause] = wait_pauses(qtbot, home, lambda p: p and p[0].signals["abandoned_resumes"] == 2)
     assert pause.end is None and home.flag.exists()
 
@@ -142,33 +150,37 @@ def test_a_broken_journal_never_gets_in_the_way_of_stopping(start_app, home, age
     assert "Journal unavailable" in names["journalProblemAction"]
     assert hashlib.sha256(journal_file.read_bytes()).hexdigest() == digest  # left untouched
 
-    journal_file.unlink()  # the user moves it away: the next tick files the pause from the flag
+    journal_file.unlink()  # the user moves it away: the next slow look files the pause from the flag
+    mono[0] += 10.0
     app.on_tick()
     [pause] = wait_pauses(qtbot, home, lambda p: len(p) == 1)
-    assert pause.reason == "hotkey" and pause.end is None and app.journal.problem is None
+    assert pause.reason == "hotkey" and pause.end is None and app.runtime.journal_problem is None
     app.engine.resume()
 
 
 def test_a_long_quiet_stretch_brings_one_gentle_nudge(start_app, home, qtbot):
-    now = [dt.datetime(2026, 11, 23, 12, 0, tzinfo=UTC)]
-    with Journal(default_path(home.data_dir), lambda: now[0]) as journal:
+    clock = FakeClock(dt.datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+    with Journal(default_path(home.data_dir), clock) as journal:
         journal.add_pauses([{"start": "2026-11-01T09:00:00+00:00", "end": "2026-11-01T10:00:00+00:00",
                              "reason": "hotkey", "rating": 2}])
-    app = start_app(clock=lambda: now[0])
-    assert app.journal.check_nudge()  # 22 days since the last pause, 14 by default
+    app = start_app(clock=clock)
+    assert "Time for a pause?" not in app.view.window.note.text()
+    mono[0] += 3600.0  # the nudge is looked at hourly
+    app.on_tick()
     assert "Time for a pause?" in app.view.window.note.text() and "No pause for 22 days" in app.view.window.note.text()
-    assert not app.journal.check_nudge()  # once per quiet stretch
-    now[0] += dt.timedelta(days=10)
-    assert not app.journal.check_nudge()
+    assert not app.runtime.check_nudge()  # once per quiet stretch
+    clock.advance(days=10)
+    assert not app.runtime.check_nudge()
 
 
 def test_the_nudge_can_be_turned_off(start_app, home, qtbot):
     write_config(home, "[journal]\nnudge_days = 0\n")
-    now = dt.datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-    with Journal(default_path(home.data_dir), lambda: now - dt.timedelta(days=400)):
+    clock = FakeClock(dt.datetime(2026, 11, 23, 12, 0, tzinfo=UTC) - dt.timedelta(days=400))
+    with Journal(default_path(home.data_dir), clock):
         pass  # created long ago, never a pause
-    app = start_app(clock=lambda: now)
-    assert not app.journal.check_nudge()
+    clock.advance(days=400)
+    app = start_app(clock=clock)
+    assert not app.runtime.check_nudge()
 
 
 def test_history_opens_from_the_tray_menu(start_app, home, qtbot):
@@ -182,7 +194,7 @@ def test_history_opens_from_the_tray_menu(start_app, home, qtbot):
     qtbot.waitUntil(window.isVisible, timeout=2000)
     assert window.model.rowCount() == 1 and window.model.pause_at(0).end is None
     app.engine.resume()
-    app.journal.sync()  # the pause ends: the open window follows
+    app.file_now()  # the pause ends: the open window follows
     assert window.model.rowCount() == 1 and window.model.pause_at(0).end is not None
 
 
@@ -193,7 +205,7 @@ def test_serve_files_pauses_without_a_desktop(home, tmp_path):
         assert "serving" in server.stdout.readline()
         subprocess.run([sys.executable, "-m", "killswitch", "stop", "--reason", "lunch"], check=True,
                        capture_output=True)
-        wait_for(lambda: default_path(home.data_dir).exists() and pauses(home))
+        wait_for(lambda: default_path(home.data_dir).exists() and pauses(home), message="serve to file the pause")
         [pause] = pauses(home)
         assert (pause.reason, pause.message, pause.end) == ("cli", "lunch", None)
     finally:
@@ -212,7 +224,7 @@ def test_an_off_day_is_filed_with_its_planned_end_and_an_early_end_with_its_reas
     [pause] = wait_pauses(qtbot, home, lambda p: len(p) == 1)
     assert pause.reason == "off-day" and pause.planned_end is not None and pause.planned_end > now
 
-    assert app.offday.end_early(END_SENTENCE, "the demo is today") is None  # None: no problem
+    assert app.runtime.end_offday_early(END_SENTENCE, "the demo is today") is None  # None: no problem
 
     [pause] = wait_pauses(qtbot, home, lambda p: p and p[0].end is not None and p[0].override_reason)
     assert pause.ended_early and pause.override_reason == "the demo is today"

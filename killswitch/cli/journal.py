@@ -100,35 +100,28 @@ def _now() -> dt.datetime:
 
 # ---------------------------------------------------------------------- opening, catching up
 def _open(paths: Any, clock: Callable[[], dt.datetime] = _now, timeout: float = 2.0) -> Any | None:
-    """The journal, brought up to date with the event logs and the flag; None when there is no
-    journal and nothing to record yet (reading does not create one for nothing)."""
-    from killswitch.core import events
+    """The journal, brought up to date with the event logs and the flag (the runtime's `Filer`);
+    None when there is no journal and nothing to record yet (reading does not create one for nothing)."""
     from killswitch.core.flag import read_flag
-    from killswitch.core.journal import Journal, JournalError, default_path
+    from killswitch.core.journal import JournalError
+    from killswitch.runtime.filing import Filer
 
     reading = read_flag(paths.flag)
-    flag_data = reading.data if reading.stopped else None
+    filer = Filer(paths, clock, timeout=timeout)
     try:
-        journal = Journal(default_path(paths.data_dir), clock, timeout=timeout,
-                          create=reading.stopped and reading.data is not None)
+        filer.open(create=reading.stopped and reading.data is not None)
     except JournalError as exc:
         if exc.kind == "missing":
             return None
         raise
-    try:
-        journal.ingest([events.events_file(paths.data_dir), events.HELPER_EVENTS])
-        if not reading.stopped:
-            journal.observe(None)
-        elif flag_data is not None:
-            journal.observe(flag_data)
-        # else: stopped, but the flag is unreadable: we do not know which pause it is
-    except JournalError as exc:
-        if exc.kind != "locked":
-            journal.close()
-            raise
+    problem = filer.file(keep_open=True).problem
+    if problem is not None:
+        if problem.kind != "locked":
+            filer.close()
+            raise problem
         # Busy (the tray is writing): show what is there; the next look catches up.
-        err(f"note: {exc}; the list may miss the latest changes")
-    return journal
+        err(f"note: {problem}; the list may miss the latest changes")
+    return filer.open()
 
 
 # ---------------------------------------------------------------------- history

@@ -16,7 +16,6 @@ FIELDS = ("id", "start", "end", "reason", "message", "planned_end", "ended_early
           "rating", "rating_word", "note", "duration_seconds", *SIGNALS.values())
 ROLLING = 7  # pauses in the rolling average
 TREND_WINDOW = 10  # rated pauses compared, latest against the ones before
-DEFAULT_NUDGE_DAYS = 14
 
 
 class Summary(NamedTuple):

@@ -125,7 +125,3 @@ def finish_terminations(
         if handles[record.pid].alive() and handles[record.pid].send(signal.SIGKILL):
             killed.append(record)
     return killed
-
-
-def own_uid() -> int:
-    return os.getuid()

@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from killswitch import __version__, resources
+from killswitch import resources
 from killswitch.core.atomic import replace_file
+from killswitch.platform import user_systemd
+from killswitch.platform.desktop_entries import autostart_entry, launcher_entry, service_unit
+from killswitch.platform.user_systemd import SERVICE_UNIT, UserSystemd
 from killswitch.resources import APP_ID
 
-SERVICE_UNIT = "killswitch.service"
 MANIFEST_VERSION = 1
 ICON_STATES = ("running", "stopped", "offday")
 # A component's files are installed and removed together; `choice` components are the user's to turn
@@ -152,51 +154,6 @@ def _file_sha(path: Path) -> str | None:
         return None
 
 
-# -- what the files say ---------------------------------------------------------------------------
-_PLAIN_ARG = re.compile(r"[A-Za-z0-9_./+:,=@-]+")
-
-
-def desktop_exec(argv: tuple[str, ...]) -> str:
-    """An Exec= value (Desktop Entry spec, "The Exec key"): reserved characters quoted, `%` doubled,
-    and backslashes escaped once more for the string value."""
-
-    def arg(text: str) -> str:
-        if _PLAIN_ARG.fullmatch(text):
-            return text
-        return '"' + re.sub(r'(["`$\\])', r"\\\1", text) + '"'
-
-    return " ".join(arg(a) for a in argv).replace("%", "%%").replace("\\", "\\\\")
-
-
-def systemd_exec(argv: tuple[str, ...]) -> str:
-    """An ExecStart= value (systemd.service, "Command lines"): each word quoted, `%` and `$` escaped."""
-    return " ".join('"' + a.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$") + '"'
-                    for a in argv)
-
-
-def launcher_entry(commands: Commands) -> bytes:
-    text = resources.read_text("desktop", "launcher.desktop")
-    text = text.replace("@TRAY@", desktop_exec(commands.tray)).replace("@TRYEXEC@", commands.tray[0])
-    text = text.replace("@CLI@", desktop_exec(commands.cli)).replace("@APP_ID@", APP_ID)
-    return text.encode()
-
-
-def autostart_entry(commands: Commands) -> bytes:
-    """The launcher's entry, without its menu actions, marked for autostart (generated from the one
-    source so the two never drift apart)."""
-    entry = launcher_entry(commands).decode().split("\n[Desktop Action ", 1)[0]
-    lines = [line for line in entry.rstrip("\n").split("\n") if not line.startswith("Actions=")]
-    lines[0:0] = ["# Starts the killswitch tray at login. Delete this file (or untick it in your desktop's",
-                  "# startup settings) to stop that: `killswitch desktop install` will not bring it back."]
-    lines += ["X-GNOME-Autostart-enabled=true", "X-GNOME-Autostart-Delay=2", "X-KDE-autostart-after=panel"]
-    return ("\n".join(lines) + "\n").encode()
-
-
-def service_unit(commands: Commands) -> bytes:
-    text = resources.read_text("desktop", "killswitch.service.in")
-    return text.replace("@EXEC@", systemd_exec((*commands.cli, "serve"))).encode()
-
-
 def plan(dirs: Dirs, commands: Commands, *, autostart: bool, service: bool,
          completions: Mapping[str, bytes], man_page: bytes | None) -> tuple[list[Item], list[Link]]:
     """Every file an install with these choices writes. `completions` maps bash/zsh/fish to scripts."""
@@ -232,7 +189,7 @@ def plan(dirs: Dirs, commands: Commands, *, autostart: bool, service: bool,
 # -- install, uninstall, status -------------------------------------------------------------------
 def install(dirs: Dirs, commands: Commands, *, autostart: bool | None, service: bool | None,
             completions: Mapping[str, bytes], man_page: bytes | None, dry_run: bool = False,
-            systemctl: "UserSystemd | None" = None) -> Outcome:
+            systemctl: "user_systemd.UserSystemd | None" = None) -> Outcome:
     """Install for the current user. `autostart`/`service`: True or False to choose, None to keep the
     earlier choice (first install: autostart on, service off). Running it twice changes nothing."""
     out = Outcome()
@@ -286,7 +243,7 @@ def install(dirs: Dirs, commands: Commands, *, autostart: bool | None, service: 
     had_service = bool(previous.get("service"))
     if old:  # what an earlier install wrote and this one no longer wants (`--no-autostart`, `--no-service`)
         if had_service and not want_service and not dry_run:
-            _systemd_stop(systemctl, out)
+            user_systemd.stop(systemctl, out)
         _remove(old, keep=manifest, out=out, dry_run=dry_run)
     if dry_run:
         return out
@@ -296,11 +253,11 @@ def install(dirs: Dirs, commands: Commands, *, autostart: bool | None, service: 
         _make_dirs(dirs.manifest.parent, None)
         replace_file(dirs.manifest, manifest.dump(), mode=0o644)
     if want_service or had_service:
-        _systemd_start(systemctl, out, start=want_service, announce=changed)
+        user_systemd.start(systemctl, out, start=want_service, announce=changed)
     return out
 
 
-def uninstall(dirs: Dirs, *, dry_run: bool = False, systemctl: "UserSystemd | None" = None) -> Outcome:
+def uninstall(dirs: Dirs, *, dry_run: bool = False, systemctl: "user_systemd.UserSystemd | None" = None) -> Outcome:
     """Remove exactly what `install` wrote (files the user changed since stay), then the manifest."""
     out = Outcome()
     old = Manifest.load(dirs.manifest)
@@ -308,13 +265,13 @@ def uninstall(dirs: Dirs, *, dry_run: bool = False, systemctl: "UserSystemd | No
         out.say(f"nothing to remove: no desktop install recorded ({dirs.manifest} does not exist)")
         return out
     if old.choices.get("service") and not dry_run:
-        _systemd_stop(systemctl, out)
+        user_systemd.stop(systemctl, out)
     kept = _remove(old, keep=Manifest(), out=out, dry_run=dry_run)
     if dry_run:
         out.say(f"would remove {dirs.manifest}")
         return out
     if old.choices.get("service"):
-        _systemd_start(systemctl, out, start=False)  # only reloads: the unit is gone
+        user_systemd.start(systemctl, out, start=False)  # only reloads: the unit is gone
     if kept.files:  # still ours: a later uninstall may remove them once the user puts them back
         replace_file(dirs.manifest, kept.dump(), mode=0o644)
     else:
@@ -387,7 +344,7 @@ class Component:
     paths: tuple[str, ...]
 
 
-def status(dirs: Dirs, systemctl: "UserSystemd | None" = None) -> tuple[list[Component], list[str]]:
+def status(dirs: Dirs, systemctl: "user_systemd.UserSystemd | None" = None) -> tuple[list[Component], list[str]]:
     """Each component's state, and notes (the service's state when a user manager runs)."""
     manifest = Manifest.load(dirs.manifest)
     notes: list[str] = []
@@ -427,66 +384,3 @@ def _component_of(dirs: Dirs, path: Path) -> str:
     parts = path.relative_to(dirs.data).parts if path.is_relative_to(dirs.data) else ()
     return {"applications": "launcher", "icons": "icons", "metainfo": "metainfo", "man": "man"}.get(
         parts[0] if parts else "", "completions")
-
-
-# -- the user's systemd ---------------------------------------------------------------------------
-class UserSystemd:
-    """`systemctl --user`, when a user manager runs; every call says what went wrong instead of raising."""
-
-    def __init__(self, environ: Mapping[str, str] | None = None):
-        self.env = dict(os.environ if environ is None else environ)
-
-    def available(self) -> str | None:
-        """None when usable, else why not."""
-        if shutil.which("systemctl") is None:
-            return "systemctl is not installed"
-        runtime = self.env.get("XDG_RUNTIME_DIR", "")
-        if not runtime or not os.path.exists(os.path.join(runtime, "systemd", "private")):
-            return "no systemd user manager runs in this session"
-        return None
-
-    def run(self, *args: str) -> tuple[int, str]:
-        try:
-            proc = subprocess.run(["systemctl", "--user", *args], env=self.env, capture_output=True, text=True,
-                                  timeout=30)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return 1, str(exc)
-        return proc.returncode, (proc.stdout + proc.stderr).strip()
-
-    def describe(self) -> str:
-        why = self.available()
-        if why:
-            return f"unknown ({why})"
-        _, active = self.run("is-active", SERVICE_UNIT)
-        _, enabled = self.run("is-enabled", SERVICE_UNIT)
-        return f"{active or 'unknown'}, {enabled or 'unknown'}"
-
-
-def _systemd_start(systemctl: UserSystemd | None, out: Outcome, start: bool, announce: bool = True) -> None:
-    """Reload the units; start a wanted service that is not running. The wants-link we wrote ourselves
-    is what enables it, so the next login starts it even when no manager runs now (said when
-    `announce`: not on an install that changed nothing)."""
-    if systemctl is None:
-        return
-    why = systemctl.available()
-    if why:
-        if start and announce:
-            out.say(f"service: enabled from your next login ({why} now)")
-        return
-    code, text = systemctl.run("daemon-reload")
-    if code == 0 and start and systemctl.run("is-active", "--quiet", SERVICE_UNIT)[0] != 0:
-        code, text = systemctl.run("start", SERVICE_UNIT)
-        if code == 0:
-            out.say(f"service: started {SERVICE_UNIT} (`killswitch serve`)")
-    if code != 0:
-        out.warn(f"service: systemctl --user failed: {text}")
-
-
-def _systemd_stop(systemctl: UserSystemd | None, out: Outcome) -> None:
-    if systemctl is None or systemctl.available():
-        return
-    code, text = systemctl.run("stop", SERVICE_UNIT)
-    if code != 0:
-        out.warn(f"service: systemctl --user stop {SERVICE_UNIT} failed: {text}")
-    else:
-        out.say(f"service: stopped {SERVICE_UNIT}")

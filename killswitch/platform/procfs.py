@@ -270,7 +270,3 @@ def ancestors(pid: int) -> list[int]:
         seen.add(parent)
         current = parent
     return chain
-
-
-def states(pids: Iterable[int]) -> dict[int, str | None]:
-    return {pid: read_state(pid) for pid in pids}

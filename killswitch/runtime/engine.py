@@ -166,23 +166,34 @@ class Engine:
         return selection
 
     # ------------------------------------------------------------------ stopping
-    def stop(
-        self,
-        reason: str,
-        message: str = "",
-        until: dt.datetime | None = None,
-        full_scan: bool = True,
-        only_if_stopped: bool = False,
-        reap: bool = True,
-        action: str | None = None,
-        pids: list[int] | None = None,
-        replace_flag: bool = False,
-    ) -> StopReport:
+    def stop(self, reason: str, message: str = "", *, quick: bool = False) -> StopReport:
         """Stop everything. Never asks, never needs the network, the journal or the config to be
         valid: the flag is written first-or-nearly and the rules are applied as far as they can be.
 
-        `action` overrides every rule's action (an off-day terminates); `pids` limits the rules to
-        those processes (the ones started since the last look) instead of a full scan."""
+        `quick` (the hotkey, the tray): only the processes indexed at the last refresh, no scan and
+        no waiting for SIGKILL — the runtime scans and reaps right after."""
+        return self._stop(reason, message, full_scan=not quick, reap=not quick)
+
+    def start_offday(self, message: str, until: dt.datetime) -> StopReport:
+        """An off-day begins: the flag says until when, and every match is terminated."""
+        return self._stop("off-day", message, until=until, action=OFFDAY_ACTION, replace_flag=True)
+
+    def stop_launched(self, pids: list[int]) -> StopReport:
+        """While stopped, stop these processes started since the last look (no scan, no reaping)."""
+        return self._stop("cli", pids=pids, action=self._enforce_action(), only_if_stopped=True, reap=False)
+
+    def enforce(self) -> StopReport:
+        """While stopped, stop what started since (a relaunched agent). Does nothing when running."""
+        return self._stop("cli", only_if_stopped=True, action=self._enforce_action())
+
+    def _enforce_action(self) -> str | None:
+        return OFFDAY_ACTION if self.reading().reason == "off-day" else None
+
+    def _stop(self, reason: str, message: str = "", until: dt.datetime | None = None, *, full_scan: bool = True,
+              only_if_stopped: bool = False, reap: bool = True, action: str | None = None,
+              pids: list[int] | None = None, replace_flag: bool = False) -> StopReport:
+        """`action` overrides every rule's action (an off-day terminates); `pids` limits the rules to
+        those processes instead of a full scan."""
         report = StopReport()
         ctx = Context.here(procfs.ancestors(os.getpid()))
         signaller = control.Signaller(ctx, action)
@@ -222,11 +233,6 @@ class Engine:
         a GUI runs it on a worker thread (`stop(..., reap=False)` then `reap(report)`)."""
         if any(r.action == "terminate" for r in report.acted):
             report.killed = control.finish_terminations(report.handles, report.acted, self._grace())
-
-    def enforce(self) -> StopReport:
-        """While stopped, stop what started since (a relaunched agent). Does nothing when running."""
-        action = OFFDAY_ACTION if self.reading().reason == "off-day" else None
-        return self.stop("cli", only_if_stopped=True, action=action)
 
     def _write_flag(self, report: StopReport, reason: str, message: str, until: dt.datetime | None,
                     replace: bool = False) -> None:

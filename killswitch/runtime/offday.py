@@ -17,7 +17,7 @@ from killswitch.core import format as fmt
 from killswitch.core.atomic import replace_file
 from killswitch.core.config import ConfigError
 from killswitch.platform.hosts_blocker import NullHosts
-from killswitch.runtime.engine import OFFDAY_ACTION, Engine, StopReport
+from killswitch.runtime.engine import Engine, StopReport
 
 OVERRIDES_FILE = "offday-overrides.json"
 END_SENTENCE = "I am choosing to end this no-AI day early."
@@ -110,8 +110,7 @@ class Offdays:
             return self._lift(now, "the off-day is over")
         if ours and reading.until == window.end:
             return Outcome("unchanged", window)
-        report = self.engine.stop("off-day", f"No-AI day until {fmt.day_time(window.end)}",
-                                  until=window.end, action=OFFDAY_ACTION, replace_flag=True)
+        report = self.engine.start_offday(f"No-AI day until {fmt.day_time(window.end)}", window.end)
         detail = self.hosts.apply(list(settings.hosts), settings.include_www, window.end) if settings.hosts \
             else "no hosts to block"
         self.record("offday-start", now, start=window.start.isoformat(), end=window.end.isoformat(),
@@ -129,7 +128,7 @@ class Offdays:
         reading = self.engine.reading()
         if not pids or not (reading.stopped and reading.reason == "off-day"):
             return None
-        report = self.engine.stop("off-day", pids=pids, action=OFFDAY_ACTION, reap=False)
+        report = self.engine.stop_launched(pids)
         for record in report.acted:
             self.record("blocked-launch", now or self.clock(), pid=record.pid, name=record.name, rule=record.rule)
         return report

@@ -1,4 +1,5 @@
-"""The tray application: wires the engine to the tray, the hotkey, the flag watcher and the socket.
+"""The tray application: the Qt shell around the runtime — the tray, the hotkey, the flag watcher,
+the socket, and one single-shot timer armed for `runtime.next_deadline()`.
 
 Background threads (hotkey listener, socket service, reaper) only emit signals; every receiver is a
 `@Slot` on the GUI thread. The stop path is: hotkey thread → signal → `stop()` → the warm engine.
@@ -10,37 +11,42 @@ import datetime as dt
 import logging
 import os
 import sys
-import threading
+import time
 from typing import Callable
 
 from killswitch.core import config as configmod
-from killswitch.core import format as fmt
 from killswitch.core import flag as flagmod
-from killswitch.runtime.engine import Engine
+from killswitch.core import format as fmt
 from killswitch.core.paths import Paths
 from killswitch.core.watch import FlagWatcher
+from killswitch.runtime import hosts as runtime_hosts
+from killswitch.runtime.engine import Engine
+from killswitch.runtime.filing import Filer
+from killswitch.runtime.machine import SLOW, Runtime
+from killswitch.runtime.offday import Offdays
 from killswitch.runtime.service import Service
+from killswitch.ui.process import ErrorReporter, install_excepthook, route_signals, setup_logging
 from killswitch.ui.qt import QApplication, QObject, QSocketNotifier, QTimer, Signal, Slot
-from killswitch.ui.runtime import ErrorReporter, install_excepthook, route_signals, setup_logging
 from killswitch.ui.tray import TrayState, TrayView
 
 log = logging.getLogger("killswitch.tray")
 
-# One slow tick: re-index matching processes, re-check for a tray, refresh the tooltip's time left.
-# The only timer while nothing happens (target: at most one wake-up per 10 s).
-TICK_MS = 10_000
+NO_INOTIFY_POLL = 0.5  # without inotify the flag is polled: the slow look runs this often
+MAX_TIMER_S = 3600.0  # Qt timers overflow at ~24.8 days; the runtime never asks for more than this
 
 
 class KillswitchApp(QObject):
     hotkeyPressed = Signal()
     serviceCommand = Signal(str)
-    reaped = Signal()
+    wakeRequested = Signal()  # the runtime asks for a tick (from any thread)
 
     def __init__(self, paths: Paths, engine: Engine | None = None,
-                 clock: Callable[[], dt.datetime] = flagmod.now_utc, hotkey_backend=None):
+                 clock: Callable[[], dt.datetime] = flagmod.now_utc, hotkey_backend=None,
+                 monotonic: Callable[[], float] = time.monotonic):
         super().__init__()
         self.paths = paths
         self.clock = clock
+        self.monotonic = monotonic
         self.engine = engine or Engine(paths, clock=clock)
         self.config = configmod.Config()
         self.config_problem: str | None = None
@@ -51,13 +57,21 @@ class KillswitchApp(QObject):
         self.hotkey_label: str | None = None
         self.hotkey_problem: str | None = None
 
-        from killswitch.ui.offday_ui import OffdayDriver
+        self.watcher = FlagWatcher(paths.flag)
+        self._notifier = None
+        if self.watcher.fileno() is not None:
+            self._notifier = QSocketNotifier(self.watcher.fileno(), QSocketNotifier.Read, self)
+            self._notifier.activated.connect(self.on_flag_event)
+        self.runtime = Runtime(
+            self.engine, Offdays(self.engine, clock, runtime_hosts.Deferred(paths.state_dir)),
+            Filer(paths, clock), clock=clock, monotonic=monotonic,
+            slow=SLOW if self._notifier else NO_INOTIFY_POLL, nudge_days=lambda: self.config.nudge_days,
+            wake=self.wakeRequested.emit)
 
-        self.offday = OffdayDriver(self.engine, clock)
-        self.offday.changed.connect(self.refresh)
         from killswitch.ui.journal_ui import JournalDriver
 
-        self.journal = JournalDriver(paths, clock, self._notify, lambda: self.config.nudge_days)
+        self.journal = JournalDriver(paths, clock, self.runtime.filer, self._notify)
+        self.journal.abandonedResume.connect(self.runtime.poke)
         self.view = TrayView(
             {"stop": self.stop_from_tray, "resume": self.open_resume, "settings": self.open_settings,
              "offdays": self.open_offdays, "history": self.open_history,
@@ -66,20 +80,12 @@ class KillswitchApp(QObject):
         )
         self.hotkeyPressed.connect(self.stop_from_hotkey)
         self.serviceCommand.connect(self.on_service_command)
-        self.reaped.connect(self.refresh)
-
-        self.watcher = FlagWatcher(paths.flag)
-        self._notifier = None
-        if self.watcher.fileno() is not None:
-            self._notifier = QSocketNotifier(self.watcher.fileno(), QSocketNotifier.Read, self)
-            self._notifier.activated.connect(self.on_flag_event)
-        from killswitch.platform.newprocs import NewProcesses
-
-        self._newprocs = NewProcesses()
-        self._config_stamp: object = "never"  # differs from any stamp: forces the first index
-        self.tick = QTimer(self)
-        self.tick.setInterval(TICK_MS if self._notifier else 500)  # without inotify, poll the flag
-        self.tick.timeout.connect(self.on_tick)
+        self.wakeRequested.connect(self.arm)
+        # The one pending timeout: whatever the runtime (or the tray's own slow look) needs next.
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.timeout.connect(self.on_tick)
+        self._ui_due = monotonic()
 
         # What the tray shows, as plain data the socket thread may read (`killswitch doctor`, tests).
         self.snapshot: dict[str, object] = {}
@@ -95,12 +101,10 @@ class KillswitchApp(QObject):
         except OSError as exc:
             log.error("socket not started: %s", exc)
             self.view.notify("killswitch", f"The CLI cannot reach this app: {exc}", "running")
-        self.tick.start()
-        QTimer.singleShot(0, self.offday.reconcile)  # a day in progress is enforced at once
-        self.journal.flag_changed()  # file a pause in progress, or close one that ended while we were off
-        # After the first paint: the hotkey, then a first index of the matching processes.
+        # After the first paint: the hotkey, then the first tick (a day in progress is enforced at
+        # once, a pause in progress filed, the matching processes indexed).
         QTimer.singleShot(0, self.start_hotkey)
-        QTimer.singleShot(0, self.on_tick)
+        self.arm()
 
     @Slot()
     def quit(self) -> None:
@@ -109,15 +113,47 @@ class KillswitchApp(QObject):
         QApplication.instance().exit(0)
 
     def shutdown(self) -> None:
-        self.tick.stop()
+        self.timer.stop()
         if self.hotkey is not None:
             self.hotkey.stop()
         self.service.close()
-        self.journal.close()
+        self.runtime.close()
         if self._notifier is not None:
             self._notifier.setEnabled(False)  # before its fd goes away
         self.watcher.close()
         self.engine.close()
+
+    # ------------------------------------------------------------------ the one timer
+    @Slot()
+    def arm(self) -> None:
+        due = min(self.runtime.next_deadline(), self._ui_due)
+        seconds = max(0.0, min(due - self.monotonic(), MAX_TIMER_S))
+        self.timer.start(int(seconds * 1000) + (1 if seconds > 0 else 0))
+
+    @Slot()
+    def on_tick(self) -> None:
+        """Run what is due, then arm the timer for the next thing (Safe Eyes' one pending timeout)."""
+        for event in self.runtime.tick(self.clock(), self.monotonic()):
+            self.on_event(event.kind, event.detail)
+        mono = self.monotonic()
+        if mono >= self._ui_due:
+            self._ui_due = mono + self.runtime.slow
+            if self._notifier is None:
+                self.refresh()
+            if not self.view.tray_shown() and _tray_available():
+                self.view.show()  # the panel started after us: move into the tray
+            self.view.update()  # the tooltip's time left
+            self._snapshot(self.tray_state())
+        self.arm()
+
+    def on_event(self, kind: str, detail) -> None:
+        if kind == "offday":
+            self.refresh()
+        elif kind == "nudge":
+            self._notify("Time for a pause?", detail)
+        else:
+            self.journal.on_event(kind, detail)
+            self._snapshot(self.tray_state())
 
     # ------------------------------------------------------------------ state
     def _load_config(self) -> None:
@@ -133,9 +169,10 @@ class KillswitchApp(QObject):
         state = "running"
         if reading.stopped:
             state = "offday" if reading.reason == "off-day" else "stopped"
+        problem = self.config_problem or self.runtime.config_problem or self.runtime.offday_problem
         return TrayState(state, reading.reason, reading.message, reading.since, reading.until,
-                         self.hotkey_label, self.hotkey_problem, self.config_problem or self.offday.problem,
-                         self.offday.next_label(), self.journal.problem)
+                         self.hotkey_label, self.hotkey_problem, problem, self.runtime.next_offday_label(),
+                         self.runtime.journal_problem)
 
     @Slot()
     def refresh(self) -> None:
@@ -144,7 +181,7 @@ class KillswitchApp(QObject):
         self._snapshot(state)
         if self._last_state is not None and state.state != self._last_state:
             self._notify_change(state)
-            self.journal.flag_changed()  # after the stop is done, from the event loop
+            self.runtime.poke()  # file the change, from the event loop, after the stop is done
         self._last_state = state.state
 
     def _notify(self, title: str, text: str) -> None:
@@ -161,33 +198,7 @@ class KillswitchApp(QObject):
     def on_flag_event(self) -> None:
         self.watcher.drain()
         self.refresh()
-        self.journal.flag_changed()
-
-    @Slot()
-    def on_tick(self) -> None:
-        if self._notifier is None:
-            self.refresh()
-        if not self.view.tray_shown() and _tray_available():
-            self.view.show()  # the panel started after us: move into the tray
-        self.offday.tick()
-        self.journal.tick()
-        self.view.update()
-        self._snapshot(self.tray_state())
-        # Re-index (or, while stopped, re-enforce) only when something could have changed: a
-        # process was created or the config was edited. An idle desktop costs one small read.
-        config_stamp = _stamp(self.paths.config_file)
-        if not self._newprocs.poll() and config_stamp == self._config_stamp:
-            return
-        if self.offday.watching():
-            return  # during an off-day the launch watcher sees every new process: no full rescan
-        self._config_stamp = config_stamp
-        try:
-            if self.engine.is_stopped():
-                self.engine.enforce()
-            else:
-                self.engine.refresh()
-        except configmod.ConfigError as exc:
-            self.config_problem = str(exc)
+        self.runtime.poke()
 
     @Slot(str)
     def on_service_command(self, command: str) -> None:
@@ -197,6 +208,7 @@ class KillswitchApp(QObject):
             self.view.notify("killswitch is already running", "Use the tray icon or the hotkey.", self.tray_state().state)
         elif command in ("stop", "resume"):
             self.refresh()
+            self.runtime.poke()
 
     # ------------------------------------------------------------------ stopping and resuming
     @Slot()
@@ -209,18 +221,8 @@ class KillswitchApp(QObject):
 
     def stop(self, reason: str) -> None:
         """No dialog, no confirmation: the warm engine signals the known processes at once."""
-        report = self.engine.stop(reason, full_scan=False, reap=False)
-        for line in report.errors + report.refused:
-            log.warning("stop: %s", line)
+        self.runtime.stop(reason)
         self.refresh()
-        # Off the critical path: a full scan for anything the index missed, and SIGKILL stragglers.
-        QTimer.singleShot(0, self.engine.enforce)
-        if any(r.action == "terminate" for r in report.acted):
-            threading.Thread(target=self._reap, args=(report,), name="killswitch-reaper", daemon=True).start()
-
-    def _reap(self, report) -> None:
-        self.engine.reap(report)
-        self.reaped.emit()
 
     @Slot()
     def open_resume(self) -> None:
@@ -231,10 +233,10 @@ class KillswitchApp(QObject):
             return
         since = fmt.weekday_time(state.since) if state.since else "an unknown time"
         if state.state == "offday":
-            from killswitch.ui.offday_ui import END_SENTENCE
+            from killswitch.runtime.offday import END_SENTENCE
 
             until = fmt.weekday_time(state.until) if state.until else "its end"
-            left = self.offday.offdays.early_ends_left()
+            left = self.runtime.offdays.early_ends_left()
             dialog = ResumeDialog(self.config.resume_countdown,
                                   f"A no-AI day, until {until}. Ending it early is recorded; "
                                   f"{left} early end(s) left in 30 days. Say why in the note.",
@@ -252,17 +254,15 @@ class KillswitchApp(QObject):
     @Slot(int, str)
     def resume(self, rating: int, note: str) -> None:
         pause = self.engine.reading().data  # the flag this resume clears: the journal files it
-        report = self.engine.resume()
+        report = self.runtime.resume()
         log.info("resumed: continued %d process(es); rating=%s note=%r", len(report.continued), rating or "-", note)
-        for line in report.errors:
-            log.warning("resume: %s", line)
         self.refresh()
         if not report.refused:
             self.journal.resumed(pause, rating, note)
 
     def _end_offday(self, dialog, reason: str) -> None:
         typed = dialog.phrase_edit.text() if dialog.phrase_edit is not None else ""
-        problem = self.offday.end_early(typed, reason)
+        problem = self.runtime.end_offday_early(typed, reason)
         if problem:
             self.view.notify("The no-AI day goes on", problem, "offday")
         self.refresh()
@@ -274,7 +274,12 @@ class KillswitchApp(QObject):
 
     @Slot()
     def open_history(self) -> None:
+        self.file_now()  # the window shows what happened up to this moment
         self.journal.open_history()
+
+    def file_now(self) -> None:
+        for event in self.runtime.file_now():
+            self.on_event(event.kind, event.detail)
 
     @Slot()
     def open_settings(self) -> None:
@@ -289,8 +294,8 @@ class KillswitchApp(QObject):
     def open_offdays(self) -> None:
         from killswitch.ui.offdays import OffdaysDialog
 
-        dialog = OffdaysDialog(self.paths, self.offday.offdays)
-        dialog.accepted.connect(self.offday.reconcile)  # a new rule may start a day right now
+        dialog = OffdaysDialog(self.paths, self.runtime.offdays)
+        dialog.accepted.connect(self.runtime.replan)  # a new rule may start a day right now
         dialog.accepted.connect(self.refresh)
         self._keep(dialog)
         dialog.show()
@@ -298,6 +303,7 @@ class KillswitchApp(QObject):
     @Slot()
     def _settings_saved(self) -> None:
         self._load_config()
+        self.runtime.replan()
         self.start_hotkey()
         self.refresh()
 
@@ -338,7 +344,7 @@ class KillswitchApp(QObject):
             "window_visible": self.view.window.isVisible(), "tooltip": self.view.tray.toolTip(),
             "hotkey": self.hotkey_label, "hotkey_backend": getattr(self.hotkey, "name", None),
             "hotkey_problem": self.hotkey_problem, "config_problem": self.config_problem,
-            "journal_problem": self.journal.problem,
+            "journal_problem": self.runtime.journal_problem,
         }
 
     def _validate_hotkey(self, text: str) -> str | None:
@@ -362,14 +368,6 @@ class KillswitchApp(QObject):
             return
         self.view.notify("GNOME shortcut created", f"{hk.parse_chord(self.config.hotkey).label()} runs {command}",
                          self.tray_state().state)
-
-
-def _stamp(path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size)
 
 
 def _tray_available() -> bool:

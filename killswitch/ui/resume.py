@@ -88,10 +88,6 @@ class ResumeDialog(QDialog):
         if self._left:
             self._timer.start()
 
-    @property
-    def seconds_left(self) -> int:
-        return self._left
-
     @Slot()
     def _tick(self) -> None:
         self._left = max(0, self._left - 1)

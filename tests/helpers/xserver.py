@@ -1,7 +1,7 @@
 """A private Xvfb for end-to-end tests, and xdotool to press real keys on it.
 
-Fixtures: `xserver` (session) starts one Xvfb and yields its DISPLAY string (":N");
-`xdisplay` (per test) also points this process's DISPLAY at it. Import both into conftest.py.
+The fixtures on top of it (`xserver`, one Xvfb per session, and `xdisplay`, which also points this
+process's DISPLAY at it) are in tests/conftest.py; a test using either is marked `e2e`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-import pytest
-
 START_TIMEOUT = 10.0
+# Set by tests/conftest.py while a `unit` test runs: a unit test that starts Xvfb is marked wrong.
+refusal: str | None = None
 
 
 @contextmanager
@@ -29,6 +29,8 @@ def running_xvfb(*extra_args: str) -> Iterator[str]:
     `-displayfd` lets Xvfb pick the free number itself and write it once it is ready to accept
     connections, so parallel test runs never race for a display number or a lock file.
     """
+    if refusal:
+        raise RuntimeError(refusal)
     if shutil.which("Xvfb") is None:
         raise RuntimeError("Xvfb is not installed (Debian: apt-get install xvfb)")
     read_fd, write_fd = os.pipe()
@@ -95,18 +97,3 @@ def xdotool(display: str, *args: str, timeout: float = 10.0) -> subprocess.Compl
     env = {**os.environ, "DISPLAY": display}
     return subprocess.run(["xdotool", *args], env=env, check=True, timeout=timeout,
                           capture_output=True, text=True)
-
-
-@pytest.fixture(scope="session")
-def xserver() -> Iterator[str]:
-    with running_xvfb() as display:
-        yield display
-
-
-@pytest.fixture
-def xdisplay(xserver, monkeypatch) -> str:
-    """`xserver`, with DISPLAY set for this test (and Wayland variables cleared so X11 is chosen)."""
-    monkeypatch.setenv("DISPLAY", xserver)
-    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    monkeypatch.setenv("XDG_SESSION_TYPE", "x11")
-    return xserver

@@ -14,10 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from xserver import running_xvfb, xdotool  # noqa: E402
+from tests.helpers.xserver import running_xvfb, xdotool
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def search(display: str, *args: str) -> list[str]:

@@ -1,0 +1,1 @@
+"""killswitch benchmarks; run from the project root: python -m bench.run."""
