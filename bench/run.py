@@ -94,8 +94,8 @@ def timed(fn, pids: list[int]) -> float:
 
 
 def bench_stop_paths(targets: list[int], rounds: int, killswitch_cmd: list[str]) -> list[dict]:
-    from killswitch.runtime.engine import Engine
     from killswitch.core.paths import Paths
+    from killswitch.runtime.engine import Engine
 
     paths = Paths.from_env()
     engine = Engine(paths)
@@ -109,7 +109,7 @@ def bench_stop_paths(targets: list[int], rounds: int, killswitch_cmd: list[str])
         continue_all(targets)
         call = {}
 
-        def warm_stop():
+        def warm_stop(call=call):
             started = time.perf_counter()
             engine.stop("hotkey", quick=True)
             call["t"] = time.perf_counter() - started
@@ -127,15 +127,18 @@ def bench_stop_paths(targets: list[int], rounds: int, killswitch_cmd: list[str])
     ms = {k: [v * 1000 for v in vals] for k, vals in results.items()}
     pk = statistics.median(ms["pkill"])
     return [
-        row("(1) warm engine stop → 50 of ~1000 in T", ms["warm"], "pkill -STOP -f", pk, "≤ 5 ms", statistics.median(ms["warm"]) <= 5),
-        row("    same, until engine.stop() returned (flag fsynced)", ms["warm_call"], "os.kill floor", statistics.median(ms["floor"]), "—", None),
+        row("(1) warm engine stop → 50 of ~1000 in T", ms["warm"], "pkill -STOP -f", pk, "≤ 5 ms",
+            statistics.median(ms["warm"]) <= 5),
+        row("    same, until engine.stop() returned (flag fsynced)", ms["warm_call"], "os.kill floor",
+            statistics.median(ms["floor"]), "—", None),
         row("    os.kill on 50 known PIDs (floor)", ms["floor"], "", None, "—", None),
         row("(2) cold `killswitch stop` process → all T", ms["cold"], "pkill -STOP -f", pk, "≤ 1.5× pkill",
             statistics.median(ms["cold"]) <= 1.5 * pk),
     ]
 
 
-def row(name: str, values: list[float], base_name: str, base: float | None, target: str, ok: bool | None, unit="ms") -> dict:
+def row(name: str, values: list[float], base_name: str, base: float | None, target: str, ok: bool | None,
+        unit="ms") -> dict:
     p50 = statistics.median(values)
     return {"name": name, "p50": p50, "p99": percentile(values, 99), "unit": unit, "baseline": base_name,
             "base": base, "ratio": (p50 / base) if base else None, "target": target, "ok": ok}
@@ -160,8 +163,9 @@ def bench_hook(rounds: int) -> list[dict]:
 
     flag = flag_path()
     command = agents.hook_command("claude", flag)
-    stdin = json.dumps({"session_id": "b", "transcript_path": "/tmp/t.jsonl", "cwd": "/tmp", "permission_mode": "default",
-                        "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}}).encode()
+    stdin = json.dumps({"session_id": "b", "transcript_path": "/tmp/t.jsonl", "cwd": "/tmp",
+                        "permission_mode": "default", "hook_event_name": "PreToolUse", "tool_name": "Bash",
+                        "tool_input": {"command": "ls"}}).encode()
     baseline = ["sh", "-c", f"test -e '{flag}'"]
     ours_cmd = ["sh", "-c", command]
     base_t, ours_t = [], []
@@ -234,10 +238,12 @@ def render(rows: list[dict], header: str) -> str:
     lines = [header, "", "| benchmark | p50 | p99 | baseline (same run) | ratio | target | met |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        base = f"{r['baseline']} {r['base']:.3g} {r['unit']}" if r["base"] is not None and r["baseline"] else r["baseline"]
+        base = (f"{r['baseline']} {r['base']:.3g} {r['unit']}" if r["base"] is not None and r["baseline"]
+                else r["baseline"])
         ratio = f"{r['ratio']:.2f}×" if r["ratio"] is not None else ""
         met = {True: "yes", False: "**no**", None: ""}[r["ok"]]
-        lines.append(f"| {r['name']} | {r['p50']:.3g} {r['unit']} | {r['p99']:.3g} {r['unit']} | {base} | {ratio} | {r['target']} | {met} |")
+        lines.append(f"| {r['name']} | {r['p50']:.3g} {r['unit']} | {r['p99']:.3g} {r['unit']} | {base} | {ratio} "
+                     f"| {r['target']} | {met} |")
     return "\n".join(lines)
 
 
@@ -277,7 +283,8 @@ def main() -> int:
             sections = []
         if not args.only_desktop:
             sections.append(lambda: bench_offday(rounds * 2, args.idle, row))
-            from bench.history_bench import rows as history_rows, run as history_run
+            from bench.history_bench import rows as history_rows
+            from bench.history_bench import run as history_run
             from bench.journal_bench import bench_history_cli
 
             sections.append(lambda: history_rows(history_run(rounds=5 if args.quick else 9), row))

@@ -63,7 +63,7 @@ _K_FLAG, _K_STATE, _K_HOME, _K_LOCAL = _ENV_KEYS
 def _path_for(flag: Any, state: Any, home: Any, local: Any) -> str:
     """flag_path() for these environment values. Pure, hence safe to cache."""
     env = {}
-    for name, value in zip(_ENV_NAMES, (flag, state, home, local)):
+    for name, value in zip(_ENV_NAMES, (flag, state, home, local), strict=True):
         if value is not None:
             env[name] = os.fsdecode(value) if isinstance(value, bytes) else value
     return os.fspath(flag_path(env))
@@ -96,7 +96,7 @@ def is_stopped(path: str | os.PathLike[str] | None = None) -> bool:
         os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return False
-    except Exception:  # EACCES, ELOOP, EIO, a malformed path...: fail closed
+    except Exception:  # noqa: BLE001 - fail closed: EACCES, ELOOP, EIO, a malformed path... all mean stopped
         return True
     return True
 

@@ -15,8 +15,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.helpers.desktop import (desktop_env, running_xvfb, search, tray_app, tray_host, tray_icon_center, wait_ui,
-                                   xdotool)
+from tests.helpers.desktop import (
+    desktop_env,
+    running_xvfb,
+    search,
+    tray_app,
+    tray_host,
+    tray_icon_center,
+    wait_ui,
+    xdotool,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 

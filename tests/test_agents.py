@@ -353,7 +353,8 @@ def test_reinstall_with_new_flag_replaces_ours_in_place(agent: str, home: Path, 
     ('{"a": 1,}\n', 1),
     ("", None),  # empty file is fine: treated as {}
 ])
-def test_invalid_json_is_refused_and_left_alone(agent: str, bad: str, line: int | None, home: Path, tmp_path: Path) -> None:
+def test_invalid_json_is_refused_and_left_alone(agent: str, bad: str, line: int | None, home: Path,
+                                                tmp_path: Path) -> None:
     path = agents.settings_path(agent, home)
     path.parent.mkdir(parents=True)
     path.write_text(bad)

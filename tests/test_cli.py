@@ -8,13 +8,13 @@ import signal
 import subprocess
 import sys
 
-
 from killswitch.core import flag as flagmod
 from tests.helpers.processes import converse, rule_for, write_config
 from tests.helpers.waiting import proc_state, wait_state
 
 
-def ks(*args: str, input: str | None = None, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+def ks(*args: str, input: str | None = None, env: dict | None = None,
+       timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "killswitch", *args], capture_output=True, text=True,
                           input=input, env={**os.environ, **(env or {})}, timeout=timeout,
                           stdin=None if input is not None else subprocess.DEVNULL)

@@ -248,7 +248,8 @@ def test_update_offday_sets_keys_in_place_and_refuses_what_would_not_load(home):
     text = path.read_text()
     assert 'hosts = ["chatgpt.com", "claude.ai"]   # the big one\ninclude_www = false\nearly_end_limit = 3\n\n' \
            "# Sundays belong to the family." in text
-    assert text.replace('"chatgpt.com", "claude.ai"', '"chatgpt.com"').replace("false\nearly_end_limit = 3", "true") == USER
+    assert text.replace('"chatgpt.com", "claude.ai"', '"chatgpt.com"').replace(
+        "false\nearly_end_limit = 3", "true") == USER
     settings = load_offday(path)
     assert (settings.hosts, settings.include_www, settings.early_end_limit) == (("chatgpt.com", "claude.ai"), False, 3)
     before = path.read_text()

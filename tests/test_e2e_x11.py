@@ -10,8 +10,16 @@ import time
 
 import pytest
 
-from tests.helpers.desktop import (desktop_env, running_xvfb, search, tray_app, tray_host, tray_icon_center, wait_ui,
-                                   xdotool)
+from tests.helpers.desktop import (
+    desktop_env,
+    running_xvfb,
+    search,
+    tray_app,
+    tray_host,
+    tray_icon_center,
+    wait_ui,
+    xdotool,
+)
 from tests.helpers.processes import rule_for, write_config
 from tests.helpers.waiting import proc_state, wait_for, wait_state
 

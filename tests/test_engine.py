@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from killswitch.core import flag as flagmod
-from killswitch.runtime.engine import Engine
 from killswitch.platform import procfs
+from killswitch.runtime.engine import Engine
 from tests.helpers.processes import CHILD_TREE, ESCAPEE, rule_for, write_config
 from tests.helpers.waiting import proc_state, wait_for, wait_state
 
@@ -166,7 +166,8 @@ def test_ancestor_of_killswitch_is_skipped(home, agents):
     """`killswitch stop` run from inside an agent's shell must not freeze its own parent."""
     write_config(home, rule_for(agents.marker))
     code = ("import subprocess, sys\n"
-            "r = subprocess.run([sys.executable, '-m', 'killswitch', 'stop', '--json'], capture_output=True, text=True)\n"
+            "r = subprocess.run([sys.executable, '-m', 'killswitch', 'stop', '--json'],"
+            " capture_output=True, text=True)\n"
             "print(r.stdout, flush=True)\n")
     parent = agents.spawn(code)
     out, _ = parent.communicate(timeout=30)

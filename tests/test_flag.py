@@ -42,8 +42,9 @@ def test_written_flag_has_the_documented_fields(home):
 def test_unknown_reason_and_naive_times_are_refused():
     with pytest.raises(ValueError, match="unknown stop reason"):
         flagmod.make_flag("because")
+    naive = dt.datetime(2026, 1, 1)  # noqa: DTZ001 - a naive time is what this test feeds in
     with pytest.raises(ValueError, match="UTC offset"):
-        flagmod.make_flag("cli", until=dt.datetime(2026, 1, 1))
+        flagmod.make_flag("cli", until=naive)
 
 
 def test_readers_ignore_unknown_keys_and_fail_closed(home):

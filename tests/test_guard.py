@@ -116,7 +116,7 @@ def test_flag_freezes_and_resumes_child_and_grandchild(tmp_path: Path, flag: Pat
     g = guarded([PY, "-c", FAMILY, str(pidfile)])
     child, grandchild = family_pids(pidfile)
     try:
-        for round_ in range(2):
+        for _round in range(2):
             assert proc_state(child) in ("S", "R") and proc_state(grandchild) in ("S", "R")
             write_flag(flag, make_flag("hotkey", "coffee"))
             started = time.monotonic()

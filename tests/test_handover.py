@@ -12,11 +12,10 @@ import threading
 
 import pytest
 
+from killswitch.runtime import service
 from tests.helpers.desktop import desktop_env, running_xvfb, tray_app, wait_ui
 from tests.helpers.processes import rule_for, write_config
 from tests.helpers.waiting import wait_for, wait_state
-
-from killswitch.runtime import service
 
 pytestmark = pytest.mark.e2e
 

@@ -21,11 +21,10 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from killswitch.cli import hosts as cli_hosts
-from killswitch.helper import install as helper_install
-from killswitch.helper import client as helper_client
-from killswitch.helper import root as hosts_helper
 from killswitch.core import hosts as core
+from killswitch.helper import client as helper_client
+from killswitch.helper import install as helper_install
+from killswitch.helper import root as hosts_helper
 from killswitch.platform import hosts_writer as writer
 from tests.helpers.processes import write_config
 
@@ -189,7 +188,8 @@ def test_lines_added_after_the_block_are_kept(text, later, hosts):
 def test_block_format_and_line_endings():
     out = core.apply_block(b"127.0.0.1 localhost\r\n::1 localhost\r\n", ["ChatGPT.com"], True, UNTIL)
     assert out == (b"127.0.0.1 localhost\r\n::1 localhost\r\n"
-                   b"# BEGIN killswitch block -- managed by killswitch, do not edit (until 2026-11-30T00:00:00+01:00)\r\n"
+                   b"# BEGIN killswitch block -- managed by killswitch, do not edit"
+                   b" (until 2026-11-30T00:00:00+01:00)\r\n"
                    b"0.0.0.0 chatgpt.com\r\n:: chatgpt.com\r\n0.0.0.0 www.chatgpt.com\r\n:: www.chatgpt.com\r\n"
                    b"# END killswitch block\r\n")
     no_newline = core.apply_block(b"# mine", ["a.com"], False, None)
@@ -199,8 +199,9 @@ def test_block_format_and_line_endings():
         core.apply_block(b"", [], False, None)
     with pytest.raises(core.HostError, match=r"hosts\[1\]"):
         core.apply_block(b"", ["a.com", "1.2.3.4"], False, None)
+    naive = datetime(2026, 1, 1)  # noqa: DTZ001 - a naive time is what this test feeds in
     with pytest.raises(ValueError, match="UTC offset"):
-        core.apply_block(b"", ["a.com"], False, datetime(2026, 1, 1))
+        core.apply_block(b"", ["a.com"], False, naive)
 
 
 BLOCK = (b"# BEGIN killswitch block -- managed by killswitch, do not edit (until 2026-11-30T00:00:00+01:00)\n"
@@ -616,5 +617,6 @@ def test_bind_mounted_etc_hosts_in_a_private_namespace_is_written_in_place(tmp_p
     assert "block removed" in cleared and after[0] == 2
     assert fake.read_bytes() == original  # the bind-mounted file got the writes, and is back to its bytes
     assert Path("/etc/hosts").read_bytes() == real_before  # the real one was never touched
-    events = [json.loads(line)["event"] for line in (tmp_path / "state" / "hosts-events.jsonl").read_text().splitlines()]
+    events = [json.loads(line)["event"]
+              for line in (tmp_path / "state" / "hosts-events.jsonl").read_text().splitlines()]
     assert events == ["apply", "clear"]

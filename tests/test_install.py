@@ -20,11 +20,10 @@ from pathlib import Path
 
 import pytest
 
+import killswitch
 from tests.helpers.desktop import desktop_env, running_xvfb, tray_host, wait_ui, xdotool
 from tests.helpers.processes import rule_for, write_config
 from tests.helpers.waiting import wait_for, wait_state
-
-import killswitch
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL_TIMEOUT = 600  # a fresh venv resolves every dependency (from pip's cache after the first run)

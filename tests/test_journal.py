@@ -18,8 +18,17 @@ from pathlib import Path
 import pytest
 
 from killswitch.core import history
-from killswitch.core.journal import (EARLY_SLACK, JOURNAL_FILE, MIGRATIONS, SCHEMA, Journal, JournalError, Pause,
-                                     PauseError, iso)
+from killswitch.core.journal import (
+    EARLY_SLACK,
+    JOURNAL_FILE,
+    MIGRATIONS,
+    SCHEMA,
+    Journal,
+    JournalError,
+    Pause,
+    PauseError,
+    iso,
+)
 from tests.helpers.clock import FakeClock
 
 UTC = dt.timezone.utc
@@ -31,7 +40,8 @@ def flag(pause: str, since: dt.datetime, reason: str = "cli", until: dt.datetime
          message: str = "") -> dict:
     """A flag's content as flag.make_flag writes it."""
     return {"version": 1, "state": "stopped", "reason": reason, "message": message,
-            "since": since.isoformat(timespec="seconds"), "until": until.isoformat(timespec="seconds") if until else None,
+            "since": since.isoformat(timespec="seconds"),
+            "until": until.isoformat(timespec="seconds") if until else None,
             "host": "test", "pid": 1, "pause": pause}
 
 
@@ -233,8 +243,8 @@ def test_signals_go_to_the_pause_they_happened_in(journal, clock, tmp_path):
               event("offday-start", at(125)),                # not a signal
               event("clock-jump", at(130), seconds=-3600))
     # The root hosts helper writes `at` and `event`; a repaired hosts file is a "tamper".
-    write_log(helper_log, {"at": at(140).isoformat(), "event": "tamper", "detail": "the block was removed; written again",
-                           "problems": []},
+    write_log(helper_log, {"at": at(140).isoformat(), "event": "tamper",
+                           "detail": "the block was removed; written again", "problems": []},
               {"at": at(141).isoformat(), "event": "apply", "detail": "blocked"})
     assert journal.ingest([log, helper_log]) == 9
     first, second = journal.pauses()
@@ -508,7 +518,7 @@ def test_exports_round_trip(journal, clock):
     rows = list(csv.DictReader(io.StringIO(text)))
     assert list(rows[0]) == list(history.FIELDS)
     assert len(rows) == 3
-    for row, want in zip(rows, expected):
+    for row, want in zip(rows, expected, strict=True):
         assert int(row["id"]) == want["id"] and row["start"] == want["start"] and row["reason"] == want["reason"]
         assert row["end"] == (want["end"] or "")
         assert row["rating"] == ("" if want["rating"] is None else str(want["rating"]))

@@ -8,10 +8,10 @@ import signal
 
 import pytest
 
-from killswitch.runtime.engine import Engine
-from killswitch.runtime.offday import END_SENTENCE, Offdays, OffdayError
 from killswitch.platform.hosts_blocker import FileHosts
 from killswitch.platform.newprocs import NewProcesses
+from killswitch.runtime.engine import Engine
+from killswitch.runtime.offday import END_SENTENCE, OffdayError, Offdays
 from tests.helpers.clock import FakeClock
 from tests.helpers.processes import rule_for, write_config
 from tests.helpers.waiting import wait_for

@@ -60,7 +60,8 @@ def test_menu_reflects_live_state_and_stop_needs_no_confirmation(tray_app, home,
     proc = agents.spawn()
     tray_app.engine.refresh()
     actions = menu_actions(tray_app)
-    assert {"stopAction", "resumeAction", "offdayAction", "offdaysAction", "settingsAction", "quitAction"} <= set(actions)
+    assert {"stopAction", "resumeAction", "offdayAction", "offdaysAction", "settingsAction",
+            "quitAction"} <= set(actions)
     actions["offdaysAction"].trigger()
     assert type(tray_app._dialogs[-1]).__name__ == "OffdaysDialog" and tray_app._dialogs[-1].isVisible()
     tray_app._dialogs[-1].close()
@@ -142,7 +143,7 @@ def test_cli_hands_its_stop_to_the_running_tray(tray_app, home, qtbot):
 
 
 def test_unhandled_exception_shows_a_dialog_and_is_logged(qtbot, offscreen, caplog):
-    from killswitch.ui.app import ErrorReporter, install_excepthook
+    from killswitch.ui.process import ErrorReporter, install_excepthook
 
     reporter = ErrorReporter()
     saved = sys.excepthook
@@ -166,7 +167,8 @@ def test_second_launch_hands_over_and_exits(home, offscreen, tmp_path):
                              stderr=subprocess.PIPE, text=True)
     try:
         wait_for(home.socket_file.exists, timeout=20,
-                 message=lambda: f"the tray's socket; {first.stderr.read() if first.poll() is not None else 'no socket'}")
+                 message=lambda: "the tray's socket; "
+                                 f"{first.stderr.read() if first.poll() is not None else 'no socket'}")
         assert home.socket_file.exists()
         second = subprocess.run([sys.executable, "-m", "killswitch", "tray"], env=env, capture_output=True,
                                 text=True, timeout=20)
@@ -182,8 +184,8 @@ def test_second_launch_hands_over_and_exits(home, offscreen, tmp_path):
 def test_an_off_day_in_progress_is_enforced_at_start_and_ends_early_only_with_the_sentence(home, qtbot, offscreen):
     import datetime as dt
 
-    from killswitch.runtime.offday import END_SENTENCE
     from killswitch.platform.hotkey import NullHotkey
+    from killswitch.runtime.offday import END_SENTENCE
     from killswitch.ui.app import KillswitchApp
 
     now = dt.datetime.now().astimezone()

@@ -45,7 +45,7 @@ def _load(path: Path) -> tuple[dict | None, str | None]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise HookError(f"{path} is not UTF-8 text (byte {exc.start}); nothing was changed. {fix}")
+        raise HookError(f"{path} is not UTF-8 text (byte {exc.start}); nothing was changed. {fix}") from exc
     if not text.strip():
         return {}, text
     try:
@@ -138,7 +138,7 @@ def _dump(data: dict, text: str | None) -> str:
 
 
 def _backup(real: Path) -> Path:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    stamp = _dt.datetime.now().astimezone().strftime("%Y%m%d-%H%M%S")
     target, n = real.with_name(f"{real.name}.killswitch-backup-{stamp}"), 1
     while target.exists():
         target, n = real.with_name(f"{real.name}.killswitch-backup-{stamp}-{n}"), n + 1

@@ -7,11 +7,11 @@ Imports are lazy so `check` and `stop` start fast.
 
 from __future__ import annotations
 
-from killswitch.cli.common import Exit, err
-
 import json
 import sys
 from typing import TYPE_CHECKING, Any, Sequence
+
+from killswitch.cli.common import Exit, err
 
 if TYPE_CHECKING:  # argparse is imported where it is used: the tray process never needs it
     import argparse
@@ -195,9 +195,7 @@ def _print_stop(reply: dict[str, Any]) -> None:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from killswitch.core.flag import exists
-
-    from killswitch.core.flag import now_utc, read_flag
+    from killswitch.core.flag import exists, now_utc, read_flag
 
     paths = _paths()
     if not exists(paths.flag):
@@ -383,7 +381,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_tray(args: argparse.Namespace) -> int:
     try:
-        from killswitch.ui.app import run
+        from killswitch.ui.start import run
     except ImportError as exc:
         err(f"the tray needs PySide6 ({exc}); install it with: pip install 'PySide6-Essentials>=6.8'")
         return Exit.USAGE

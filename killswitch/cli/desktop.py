@@ -7,14 +7,14 @@ manifest of an earlier install is unreadable (nothing changed).
 
 from __future__ import annotations
 
-from killswitch.cli.common import Exit
-
 import argparse
 import json
 import sys
 from typing import Any
 
+from killswitch.cli.common import Exit
 from killswitch.platform import desktop
+from killswitch.platform.user_systemd import UserSystemd
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -66,7 +66,7 @@ def man_page() -> bytes:
 
 def run(args: argparse.Namespace) -> int:
     dirs = desktop.Dirs.from_env()
-    systemctl = desktop.UserSystemd()
+    systemctl = UserSystemd()
     try:
         if args.desktop_action == "status":
             return _status(dirs, systemctl, args.json)
@@ -103,11 +103,12 @@ def _hints(dirs: desktop.Dirs) -> str:
     return "\n".join(lines)
 
 
-def _status(dirs: desktop.Dirs, systemctl: desktop.UserSystemd, as_json: bool) -> int:
+def _status(dirs: desktop.Dirs, systemctl: UserSystemd, as_json: bool) -> int:
     components, notes = desktop.status(dirs, systemctl)
     if as_json:
         print(json.dumps({"manifest": str(dirs.manifest),
-                          "components": [{"name": c.name, "state": c.state, "paths": list(c.paths)} for c in components],
+                          "components": [{"name": c.name, "state": c.state, "paths": list(c.paths)}
+                                         for c in components],
                           "notes": notes}, indent=2))
         return Exit.OK
     width = max(len(c.name) for c in components)

@@ -104,7 +104,8 @@ def _engine(paths: Paths) -> list[tuple[str, str, str]]:
     if ui.get("tray_visible"):
         rows.append((OK, "tray", "icon in the system tray"))
     else:
-        rows.append((WARN, "tray", "no system tray found: showing a window instead (GNOME needs the AppIndicator extension)"))
+        rows.append((WARN, "tray",
+                     "no system tray found: showing a window instead (GNOME needs the AppIndicator extension)"))
     if ui.get("hotkey"):
         rows.append((OK, "hotkey (running)", f"{ui['hotkey']} via {ui.get('hotkey_backend')}"))
     else:
@@ -124,10 +125,10 @@ def _hotkey(paths: Paths) -> list[tuple[str, str, str]]:
 
 
 def _offdays(paths: Paths) -> list[tuple[str, str, str]]:
-    from killswitch.helper import client as helper_client
     from killswitch.core import schedule
     from killswitch.core.config import ConfigError
     from killswitch.core.flag import now_utc
+    from killswitch.helper import client as helper_client
 
     try:
         settings = schedule.load_offday(paths.config_file)

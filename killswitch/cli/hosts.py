@@ -12,23 +12,19 @@ failed); 2 refused input (a bad host name, a bad time, an unreadable config), no
 
 from __future__ import annotations
 
-from killswitch.cli.common import Exit, err
-
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from killswitch.helper import install as helper_install
-from killswitch.helper import root as hh
+from killswitch.cli.common import Exit, err
 from killswitch.core import hosts as core
 from killswitch.helper import client as helper_client
+from killswitch.helper import install as helper_install
+from killswitch.helper import root as hh
 from killswitch.platform import hosts_writer as writer
 
 GAPS = ("Hosts blocking cannot stop browsers that use DNS-over-HTTPS (turn it off: Chrome policy "

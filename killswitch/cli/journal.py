@@ -9,14 +9,13 @@ the fact, never raising (the journal never delays or blocks a stop or a resume).
 
 from __future__ import annotations
 
-from killswitch.cli.common import Exit, err
-from killswitch.core import format as fmt
-
 import argparse
 import datetime as dt
 import sys
 from typing import Any, Callable
 
+from killswitch.cli.common import Exit, err
+from killswitch.core import format as fmt
 
 DEFAULT_LIMIT = 20
 NOTE_WIDTH = 30
@@ -183,7 +182,7 @@ def _table(shown: list[Any], everything: list[Any], now: dt.datetime, unrated: b
                          early, rating, _truncate(p.note, NOTE_WIDTH), _signals(p.signals)))
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
-            cells = [row[0].rjust(widths[0])] + [c.ljust(w) for c, w in zip(row[1:], widths[1:])]
+            cells = [row[0].rjust(widths[0])] + [c.ljust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
             lines.append("  ".join(cells).rstrip())
         if len(shown) < len(everything) and not unrated:
             lines.append(f"({len(shown)} of {len(everything)}; --limit N shows more, --json or --csv all)")

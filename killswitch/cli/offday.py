@@ -2,14 +2,11 @@
 
 cli.py wires it: ``add_parser(sub)`` creates the `offday` subcommand with its own actions, and
 ``run(args)`` does the work and returns the exit status: 0 done; 1 a file could not be written;
-2 refused input, an unusable config or a window that cannot be skipped (nothing changed either way). The formatting helpers here are
-Qt-free, for the tray's menu and tooltip too.
+2 refused input, an unusable config or a window that cannot be skipped (nothing changed either way).
+The formatting helpers here are Qt-free, for the tray's menu and tooltip too.
 """
 
 from __future__ import annotations
-
-from killswitch.cli.common import Exit, err
-from killswitch.core import format as fmt
 
 import argparse
 import datetime as dt
@@ -18,6 +15,8 @@ import re
 import sys
 from typing import Any
 
+from killswitch.cli.common import Exit, err
+from killswitch.core import format as fmt
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -68,10 +67,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _end(args: argparse.Namespace, paths: Any) -> int:
     """Ending a day early is possible but costly: the sentence typed, a reason, a monthly limit."""
-    from killswitch.runtime.engine import Engine
     from killswitch.core.flag import now_utc
-    from killswitch.runtime.offday import END_SENTENCE, Offdays, OffdayError
     from killswitch.runtime import hosts as runtime_hosts
+    from killswitch.runtime.engine import Engine
+    from killswitch.runtime.offday import END_SENTENCE, OffdayError, Offdays
 
     offdays = Offdays(Engine(paths), now_utc, runtime_hosts.choose(paths.state_dir))
     if offdays.current() is None:

@@ -142,19 +142,23 @@ def parse(text: str, path: Path) -> Config:
 
     hotkey = data.get("hotkey", DEFAULT_HOTKEY)
     if not isinstance(hotkey, str) or not hotkey.strip():
-        raise ConfigError(path, "hotkey must be a non-empty string like \"<ctrl>+<alt>+<shift>+k\"", _key_line(text, "hotkey"))
+        raise ConfigError(path, "hotkey must be a non-empty string like \"<ctrl>+<alt>+<shift>+k\"",
+                          _key_line(text, "hotkey"))
     countdown = data.get("resume_countdown", 10)
     if isinstance(countdown, bool) or not isinstance(countdown, int) or not 0 <= countdown <= 600:
-        raise ConfigError(path, "resume_countdown must be a whole number of seconds from 0 to 600", _key_line(text, "resume_countdown"))
+        raise ConfigError(path, "resume_countdown must be a whole number of seconds from 0 to 600",
+                          _key_line(text, "resume_countdown"))
     grace = data.get("terminate_grace", 3.0)
     if isinstance(grace, bool) or not isinstance(grace, (int, float)) or not 0 <= grace <= 60:
-        raise ConfigError(path, "terminate_grace must be a number of seconds from 0 to 60", _key_line(text, "terminate_grace"))
+        raise ConfigError(path, "terminate_grace must be a number of seconds from 0 to 60",
+                          _key_line(text, "terminate_grace"))
     journal = data.get("journal", {})
     if not isinstance(journal, dict):
         raise ConfigError(path, "`journal` must be a table ([journal])", _key_line(text, "journal"))
     unknown = sorted(set(journal) - {"nudge_days"})
     if unknown:
-        raise ConfigError(path, f"[journal] has no setting {unknown[0]!r} (known: nudge_days)", _key_line(text, unknown[0]))
+        raise ConfigError(path, f"[journal] has no setting {unknown[0]!r} (known: nudge_days)",
+                          _key_line(text, unknown[0]))
     nudge = journal.get("nudge_days", 14)
     if isinstance(nudge, bool) or not isinstance(nudge, int) or not 0 <= nudge <= NUDGE_MAX:
         raise ConfigError(path, f"[journal] nudge_days must be a whole number of days from 0 (never) to {NUDGE_MAX}",

@@ -70,7 +70,7 @@ def same_rule(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 def same_rules(a: Iterable[Mapping[str, Any]], b: Iterable[Mapping[str, Any]]) -> bool:
     a, b = list(a), list(b)
-    return len(a) == len(b) and all(same_rule(x, y) for x, y in zip(a, b))
+    return len(a) == len(b) and all(same_rule(x, y) for x, y in zip(a, b, strict=True))
 
 
 def _effective(rule: Mapping[str, Any], key: str) -> Any:
@@ -247,7 +247,7 @@ def _replace_aot(doc: tomlkit.TOMLDocument | Table, key: str, new: list[dict[str
         return
 
     old: list[Table] = list(current.body)
-    if len(old) == len(new) and all(same_rule(_table_rule(t), r) for t, r in zip(old, new)):
+    if len(old) == len(new) and all(same_rule(_table_rule(t), r) for t, r in zip(old, new, strict=True)):
         return
     gaps = [_detach_gap(table) for table in old]
     # Between two rules, comments right under the first (no blank line between) are its note and
@@ -297,13 +297,13 @@ def _reuse(old: list[Table], new: list[dict[str, Any]]) -> list[Table]:
                 return
 
     for j, rule in enumerate(new):
-        take(j, lambda i, was: same_rule(was, rule))
+        take(j, lambda i, was, rule=rule: same_rule(was, rule))
     for j, rule in enumerate(new):
         if chosen[j] is None and rule.get("name"):
-            take(j, lambda i, was: was.get("name") == rule["name"])
+            take(j, lambda i, was, rule=rule: was.get("name") == rule["name"])
     for j in range(len(new)):
         if chosen[j] is None:
-            take(j, lambda i, was: i == j)
+            take(j, lambda i, was, j=j: i == j)
     tables = []
     for j, rule in enumerate(new):
         table = chosen[j]

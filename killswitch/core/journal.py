@@ -397,4 +397,4 @@ def _assemble(rows: list[tuple], events: list[tuple]) -> list[Pause]:
         if index >= 0 and (rows[index][2] is None or rows[index][2] >= time):
             counts[index][SIGNALS[kind]] += 1
     return [Pause(r[0], _time(r[1]), _time(r[2]), r[3], r[4], _time(r[5]), bool(r[6]), r[7], r[8], r[9], c)
-            for r, c in zip(rows, counts)]
+            for r, c in zip(rows, counts, strict=True)]

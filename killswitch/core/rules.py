@@ -8,8 +8,8 @@ import time
 from typing import Any, NamedTuple
 
 try:  # Python 3.11+: the parser moved; sre_parse still works but warns.
-    import re._parser as _sre_parse  # type: ignore[import-not-found]
     import re._constants as _sre_const  # type: ignore[import-not-found]
+    import re._parser as _sre_parse  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - older layouts
     import sre_constants as _sre_const  # type: ignore[no-redef]
     import sre_parse as _sre_parse  # type: ignore[no-redef]
@@ -115,7 +115,8 @@ def compile_safe_regex(pattern: str) -> re.Pattern[str]:
     if problem:
         raise RuleError(f"cmdline pattern {pattern!r} is refused: {problem}", "cmdline")
     if compiled.search(""):
-        raise RuleError(f"cmdline pattern {pattern!r} matches an empty command line, so it would match every process", "cmdline")
+        raise RuleError(f"cmdline pattern {pattern!r} matches an empty command line, so it would match every process",
+                        "cmdline")
     return compiled
 
 
@@ -215,5 +216,6 @@ def _probe(compiled: re.Pattern[str], pattern: str) -> str | None:
             break
     elapsed = time.perf_counter() - started
     if elapsed > PROBE_BUDGET * 5:
-        return f"it took {elapsed * 1000:.0f} ms on a {CMDLINE_SEARCH_LIMIT}-character command line; it would slow every stop"
+        return (f"it took {elapsed * 1000:.0f} ms on a {CMDLINE_SEARCH_LIMIT}-character command line; "
+                "it would slow every stop")
     return None

@@ -40,7 +40,6 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, NamedTuple
 
-
 from killswitch.core import config as _config
 from killswitch.core.atomic import replace_file
 from killswitch.core.config import ConfigError
@@ -116,7 +115,8 @@ def make_rule(raw: Any) -> OffdayRule:
     end = _time(raw["to"], "to") if "to" in raw else None
     if weekly is not None:
         if not isinstance(weekly, (list, tuple)) or not weekly:
-            raise RuleProblem('`weekly` must be a non-empty list of weekday codes like ["SU"] (MO TU WE TH FR SA SU)', "weekly")
+            raise RuleProblem('`weekly` must be a non-empty list of weekday codes like ["SU"] (MO TU WE TH FR SA SU)',
+                              "weekly")
         codes = {weekday_code(day) for day in weekly}
         return OffdayRule(tuple(c for c in WEEKDAYS if c in codes), None, start, end)
     return OffdayRule(None, _date(date), start, end)
@@ -125,7 +125,7 @@ def make_rule(raw: Any) -> OffdayRule:
 def weekday_code(day: Any) -> str:
     """"SU", "su", "Sun" or "Sunday" → "SU". Raises RuleProblem."""
     word = day.strip().lower() if isinstance(day, str) else ""
-    for code, name in zip(WEEKDAYS, DAY_NAMES):
+    for code, name in zip(WEEKDAYS, DAY_NAMES, strict=True):
         if len(word) >= 2 and (word == code.lower() or word in (name.lower()[:3], name.lower())):
             return code
     raise RuleProblem(f"unknown weekday {day!r} in `weekly`; use MO TU WE TH FR SA SU", "weekly")

@@ -132,7 +132,8 @@ def select(
                 exe_base = exe(proc.pid) if need_exe else ""
                 if exe_base != rule.process:
                     continue
-            if rule.matches(proc.name, exe_base or proc.name, proc.cmdline, env(proc.pid) if need_env and rule.env else None):
+            if rule.matches(proc.name, exe_base or proc.name, proc.cmdline,
+                            env(proc.pid) if need_env and rule.env else None):
                 hits.append(proc)
         guarded = [(p, protection(p, ctx)) for p in hits]
         bad = [(p, why) for p, why in guarded if why]
@@ -143,7 +144,8 @@ def select(
         sel.matches[rule.name] = sorted(p.pid for p in hits)
         for proc in hits:
             if proc.pid in ctx.ancestors:
-                sel.skipped.append(f"PID {proc.pid} ({proc.name}) matches {rule.name!r} but runs killswitch itself; left alone")
+                sel.skipped.append(f"PID {proc.pid} ({proc.name}) matches {rule.name!r} but runs killswitch itself; "
+                                   "left alone")
                 continue
             _choose(chosen, proc, rule.name, rule.action, "match")
 

@@ -83,7 +83,7 @@ def _load_libc() -> Any:
             libc.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
             libc.inotify_rm_watch.restype = ctypes.c_int
             _libc = (libc, ctypes.get_errno)
-        except Exception:  # no ctypes, no such symbols (not glibc/musl Linux) ...
+        except Exception:  # noqa: BLE001 - no ctypes, no such symbols (not glibc/musl Linux)...: no inotify
             _libc = False
     return _libc
 
@@ -307,7 +307,7 @@ class FlagWatcher:
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - a finaliser must not raise (the interpreter may be shutting down)
             pass
 
     def __repr__(self) -> str:

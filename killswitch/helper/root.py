@@ -33,9 +33,7 @@ import fcntl
 import json
 import os
 import pwd
-import shutil
 import socket
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -146,7 +144,7 @@ class Helper:
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise HelperError(f"another killswitch helper holds {self.state_dir / LOCK_NAME}")
+                        raise HelperError(f"another killswitch helper holds {self.state_dir / LOCK_NAME}") from None
                     time.sleep(0.05)
             yield
         finally:

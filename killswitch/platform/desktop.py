@@ -13,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
-import subprocess
 import sys
 import sysconfig
 from dataclasses import dataclass, field
@@ -26,7 +24,7 @@ from killswitch import resources
 from killswitch.core.atomic import replace_file
 from killswitch.platform import user_systemd
 from killswitch.platform.desktop_entries import autostart_entry, launcher_entry, service_unit
-from killswitch.platform.user_systemd import SERVICE_UNIT, UserSystemd
+from killswitch.platform.user_systemd import SERVICE_UNIT
 from killswitch.resources import APP_ID
 
 MANIFEST_VERSION = 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import Iterable, Iterator, NamedTuple
+from typing import Iterator, NamedTuple
 
 PROC = "/proc"
 HAVE_PROC = sys.platform.startswith("linux") and os.path.isdir(f"{PROC}/self")

@@ -48,8 +48,8 @@ def serve(paths: Paths, refresh: float = 10.0) -> int:
                               Filer(paths, now_utc, timeout=JOURNAL_TIMEOUT), clock=now_utc,
                               slow=max(refresh, 0.05), nudge_days=lambda: 0, wake=wake.set)
             handed = threading.Event()
-            service = Service(engine, paths, on_command=lambda _cmd: runtime.poke(),
-                              on_handover=lambda: (handed.set(), wake.set()), role="serve")
+            service = Service(engine, paths, on_command=lambda _cmd, runtime=runtime: runtime.poke(),
+                              on_handover=lambda handed=handed: (handed.set(), wake.set()), role="serve")
             try:
                 service.start()
             except OSError as exc:

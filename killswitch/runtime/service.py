@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from killswitch.runtime.engine import Engine
 from killswitch.core.paths import Paths, ensure_dir
+from killswitch.runtime.engine import Engine
 
 MAX_REQUEST = 64 * 1024
 

@@ -27,6 +27,7 @@ COLUMNS = ("#", "Started", "Trigger", "Duration", "Planned", "Ended early", "Rat
            "Resume attempts", "Blocked launches", "Hosts repairs", "Clock jumps")
 ID, STARTED, TRIGGER, DURATION, PLANNED, EARLY, RATING, NOTE = range(8)
 SIGNAL_NAMES = tuple(SIGNALS.values())  # the last four columns, in SIGNALS' order
+_NO_PARENT = QModelIndex()  # the invalid index: rowCount()/columnCount() of the table itself
 HEADER_TIPS = {
     ID: "The pause's id (`killswitch rate ID` uses it)",
     PLANNED: "How long the pause was meant to last when it began",
@@ -91,9 +92,10 @@ def difficulty_series(pauses: list[Pause], tz: dt.tzinfo | None = None
     rolling = rolling_average([p.rating for p in rated])
     if len(rated) <= DAILY_ABOVE:
         xs = [p.start.timestamp() * 1000 for p in rated]
-        return list(zip(xs, (p.rating for p in rated))), list(zip(xs, rolling)), False
+        return (list(zip(xs, (p.rating for p in rated), strict=True)), list(zip(xs, rolling, strict=True)),
+                False)
     days: dict[dt.date, list[float]] = {}
-    for pause, average in zip(rated, rolling):
+    for pause, average in zip(rated, rolling, strict=True):
         day = days.setdefault(pause.start.astimezone(tz).date(), [0.0, 0, 0.0])
         day[0] += pause.rating
         day[1] += 1
@@ -168,14 +170,14 @@ class PauseModel(QAbstractTableModel):
         self._pauses = self._sorted(self._pauses)
         self._index()
         self.changePersistentIndexList(before, [self.index(self._rows[pid], index.column())
-                                                for pid, index in zip(ids, before)])
+                                                for pid, index in zip(ids, before, strict=True)])
         self.layoutChanged.emit()
 
     # ------------------------------------------------------------------ QAbstractTableModel
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: QModelIndex = _NO_PARENT) -> int:
         return 0 if parent.isValid() else len(self._pauses)
 
-    def columnCount(self, parent: QModelIndex = QModelIndex()) -> int:
+    def columnCount(self, parent: QModelIndex = _NO_PARENT) -> int:
         return 0 if parent.isValid() else len(COLUMNS)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.DisplayRole) -> Any:

@@ -8,13 +8,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from killswitch.helper import client as helper_client
-from killswitch.core import format as fmt
 from killswitch.core import config as configmod
+from killswitch.core import format as fmt
 from killswitch.core import schedule
 from killswitch.core.config import ConfigError
 from killswitch.core.config_write import update_offday
 from killswitch.core.hosts import HostError, validate_hosts
+from killswitch.helper import client as helper_client
 from killswitch.ui.qt import (
     QCheckBox,
     QDate,
@@ -90,7 +90,7 @@ class OffdaysDialog(QDialog):
         self.weekly_radio.setChecked(True)
         which.addWidget(self.weekly_radio)
         self.day_checks: dict[str, QCheckBox] = {}
-        for code, name in zip(schedule.WEEKDAYS, schedule.DAY_NAMES):
+        for code, name in zip(schedule.WEEKDAYS, schedule.DAY_NAMES, strict=True):
             box = QCheckBox(name[:3])
             box.setObjectName(f"day{code}")
             self.day_checks[code] = box

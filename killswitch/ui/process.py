@@ -71,7 +71,8 @@ def setup_logging(paths: Paths) -> None:
 
     try:
         ensure_dir(paths.state_dir)
-        handler: logging.Handler = RotatingFileHandler(paths.state_dir / "killswitch.log", maxBytes=1 << 20, backupCount=2)
+        handler: logging.Handler = RotatingFileHandler(paths.state_dir / "killswitch.log", maxBytes=1 << 20,
+                                                       backupCount=2)
     except OSError:
         handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

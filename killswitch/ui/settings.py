@@ -78,7 +78,8 @@ class SettingsDialog(QDialog):
         self.countdown_spin.setSuffix(" s")
         self.countdown_spin.setToolTip("How long the Resume button stays disabled, so resuming is deliberate.")
         countdown = self._loaded.countdown
-        self.countdown_spin.setValue(countdown if isinstance(countdown, int) and not isinstance(countdown, bool) else 10)
+        self.countdown_spin.setValue(countdown if isinstance(countdown, int) and not isinstance(countdown, bool)
+                                     else 10)
         self.countdown_error = error_label("countdownError")
         form.addRow("Resume countdown:", self._beside(self.countdown_spin, self.countdown_error))
         self.nudge_spin = QSpinBox()

@@ -124,7 +124,8 @@ class TrayView:
         if s.hotkey_problem:
             add("hotkeyProblemAction", f"Hotkey unavailable: {s.hotkey_problem}", None)
             if "gnome_shortcut" in self._actions:
-                add("gnomeShortcutAction", "Create a GNOME shortcut for “killswitch stop”…", self._actions["gnome_shortcut"])
+                add("gnomeShortcutAction", "Create a GNOME shortcut for “killswitch stop”…",
+                    self._actions["gnome_shortcut"])
         if s.config_problem:
             add("configProblemAction", f"Config not applied: {s.config_problem}", None)
         self.menu.addSeparator()

@@ -101,4 +101,5 @@ def tray_icon_center(display: str) -> tuple[int, int]:
     raise AssertionError("no tray icon found in trayer")
 
 
-__all__ = ["search", "desktop_env", "running_xvfb", "tray_app", "tray_host", "tray_icon_center", "ui_info", "wait_ui", "xdotool"]
+__all__ = ["search", "desktop_env", "running_xvfb", "tray_app", "tray_host", "tray_icon_center", "ui_info", "wait_ui",
+           "xdotool"]

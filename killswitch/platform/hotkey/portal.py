@@ -17,7 +17,6 @@ from typing import Callable
 
 from killswitch.platform.hotkey.abc import HotkeyBackend, HotkeyError
 from killswitch.platform.hotkey.chord import Chord
-
 from killswitch.resources import APP_ID  # the installed desktop entry's name, or the portal may refuse us
 
 log = logging.getLogger(__name__)
