@@ -26,16 +26,21 @@ def offscreen(monkeypatch):
 
 
 @pytest.fixture
-def start_app(home, qtbot, offscreen):
+def ticks():
+    """The app's monotonic clock: real time does not bring the runtime's slow look unless a test says so."""
+    return FakeClock(dt.datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def start_app(home, qtbot, offscreen, ticks):
     from killswitch.platform.hotkey import NullHotkey
     from killswitch.ui.app import KillswitchApp
 
     started = []
-    mono[0] = 1000.0
 
     def start(clock=flagmod.now_utc):
         app = KillswitchApp(home, hotkey_backend=NullHotkey("not in this test"), clock=clock,
-                            monotonic=lambda: mono[0])
+                            monotonic=ticks.monotonic)
         app.runtime.filer.sources = [home.data_dir / "events.jsonl"]  # not the machine's hosts helper log
         app.start()
         started.append(app)
@@ -47,10 +52,6 @@ def start_app(home, qtbot, offscreen):
             if window is not None:
                 window.close()
         app.shutdown()
-
-
-# The app's monotonic clock: real time does not pass for the runtime's slow look unless a test says so.
-mono = [1000.0]
 
 
 def pauses(home):
@@ -130,7 +131,7 @@ def test_an_abandoned_resume_is_counted_on_its_pause(start_app, home, qtbot):
     assert pause.end is None and home.flag.exists()
 
 
-def test_a_broken_journal_never_gets_in_the_way_of_stopping(start_app, home, agents, qtbot):
+def test_a_broken_journal_never_gets_in_the_way_of_stopping(start_app, home, agents, qtbot, ticks):
     write_config(home, rule_for(agents.marker))
     journal_file = default_path(home.data_dir)
     journal_file.parent.mkdir(parents=True)
@@ -151,21 +152,21 @@ def test_a_broken_journal_never_gets_in_the_way_of_stopping(start_app, home, age
     assert hashlib.sha256(journal_file.read_bytes()).hexdigest() == digest  # left untouched
 
     journal_file.unlink()  # the user moves it away: the next slow look files the pause from the flag
-    mono[0] += 10.0
+    ticks.advance(10)
     app.on_tick()
     [pause] = wait_pauses(qtbot, home, lambda p: len(p) == 1)
     assert pause.reason == "hotkey" and pause.end is None and app.runtime.journal_problem is None
     app.engine.resume()
 
 
-def test_a_long_quiet_stretch_brings_one_gentle_nudge(start_app, home, qtbot):
+def test_a_long_quiet_stretch_brings_one_gentle_nudge(start_app, home, qtbot, ticks):
     clock = FakeClock(dt.datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
     with Journal(default_path(home.data_dir), clock) as journal:
         journal.add_pauses([{"start": "2026-11-01T09:00:00+00:00", "end": "2026-11-01T10:00:00+00:00",
                              "reason": "hotkey", "rating": 2}])
     app = start_app(clock=clock)
     assert "Time for a pause?" not in app.view.window.note.text()
-    mono[0] += 3600.0  # the nudge is looked at hourly
+    ticks.advance(3600)  # the nudge is looked at hourly
     app.on_tick()
     assert "Time for a pause?" in app.view.window.note.text() and "No pause for 22 days" in app.view.window.note.text()
     assert not app.runtime.check_nudge()  # once per quiet stretch
