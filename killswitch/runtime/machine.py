@@ -84,6 +84,12 @@ class Runtime:
                            self._launches_due, self._nudge_due) if t is not None]
         return min(due)
 
+    @property
+    def slow_due(self) -> float:
+        """When the next slow look is due: a shell that has slow work of its own does it then, so
+        an idle machine is woken once per period, not twice."""
+        return self._slow_due
+
     def watching_launches(self) -> bool:
         return self._launches is not None
 

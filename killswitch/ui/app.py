@@ -25,7 +25,7 @@ from killswitch.runtime.filing import Filer
 from killswitch.runtime.machine import SLOW, Runtime
 from killswitch.runtime.offday import Offdays
 from killswitch.runtime.service import Service
-from killswitch.ui.qt import QApplication, QObject, QSocketNotifier, QTimer, Signal, Slot
+from killswitch.ui.qt import QApplication, QObject, QSocketNotifier, Qt, QTimer, Signal, Slot
 from killswitch.ui.tray import TrayState, TrayView
 
 log = logging.getLogger("killswitch.tray")
@@ -83,6 +83,8 @@ class KillswitchApp(QObject):
         # The one pending timeout: whatever the runtime (or the tray's own slow look) needs next.
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
+        # Precise: a coarse timer may fire up to 5 % early, find nothing due yet, and wake again.
+        self.timer.setTimerType(Qt.PreciseTimer)
         self.timer.timeout.connect(self.on_tick)
         self._ui_due = monotonic()
 
@@ -136,7 +138,7 @@ class KillswitchApp(QObject):
             self.on_event(event.kind, event.detail)
         mono = self.monotonic()
         if mono >= self._ui_due:
-            self._ui_due = mono + self.runtime.slow
+            self._ui_due = self.runtime.slow_due  # with the runtime's own slow look: one wake-up
             if self._notifier is None:
                 self.refresh()
             if not self.view.tray_shown() and _tray_available():
