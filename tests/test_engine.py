@@ -136,32 +136,6 @@ def test_a_recycled_pid_is_never_signalled(home, agents):
         bystander.wait()
 
 
-def test_rule_matching_pid1_or_a_shell_is_refused_and_others_still_apply(home, agents):
-    init_name = procfs.read_stat(1)[0]
-    shell_marker = agents.marker + "-login"
-    # A login shell ("-bash" in argv[0]) leading its own session, like a terminal's shell.
-    shell = subprocess.Popen(["bash", "-c", f"exec -a -bash bash -c 'sleep 30; : {shell_marker}'"],
-                             start_new_session=True)
-    try:
-        wait_for(lambda: procfs.read_cmdline(shell.pid).startswith("-bash"),
-                 message="the login shell's argv[0] to read -bash")
-        write_config(home, f'[[rules]]\nname = "too broad"\nprocess = "{init_name}"\n'
-                     f'[[rules]]\nname = "login shell"\ncmdline = "{shell_marker}"\n'
-                     + rule_for(agents.marker + "( |$)", name="good"))
-        good = agents.spawn()
-        report = Engine(home).stop("cli")
-        assert any("too broad" in line and "PID 1" in line for line in report.refused), report.refused
-        assert any("login shell" in line and "your shell" in line for line in report.refused), report.refused
-        assert proc_state(1) != "T"
-        assert proc_state(shell.pid) != "T"
-        assert wait_state(good.pid, "T") == "T"
-        assert report.flag_written and not report.ok  # a refused rule makes the stop partial
-    finally:
-        shell.kill()
-        shell.wait()
-        Engine(home).resume()
-
-
 def test_ancestor_of_killswitch_is_skipped(home, agents):
     """`killswitch stop` run from inside an agent's shell must not freeze its own parent."""
     write_config(home, rule_for(agents.marker))

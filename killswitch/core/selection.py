@@ -6,6 +6,7 @@ Pure logic over a snapshot of the process table; the platform layer reads and si
 from __future__ import annotations
 
 import os
+import re
 from typing import Callable, Iterable, Mapping, NamedTuple, Protocol
 
 from killswitch.core.rules import Rule
@@ -72,30 +73,37 @@ class Context(NamedTuple):
         return cls(os.getpid(), frozenset(ancestors), os.getpgrp(), shell)
 
 
-def protection(proc: ProcLike, ctx: Context) -> str | None:
-    """Why this process may never be stopped by a rule, or None."""
+def protection(proc: ProcLike, ctx: Context, system_exe: str | None) -> str | None:
+    """Why this process may never be stopped, or None. Decided on facts a process cannot forge
+    cheaply: its pid, and `system_exe` — the basename of its executable when that is an installed,
+    root-owned program (None otherwise). Its name and argv are the process's own to choose, so a
+    name alone protects nothing: an agent calling itself "Xorg" is still an agent."""
     if proc.pid == 1:
         return "PID 1, the init system"
     if proc.pid == ctx.self_pid:
         return "killswitch itself"
-    if proc.name in DISPLAY_SERVERS:
-        return f"{proc.name}, the display server or desktop shell"
-    if proc.name in SESSION_MANAGERS:
-        return f"{proc.name}, part of the login session"
-    if is_user_shell(proc, ctx):
-        return f"{proc.name}, your shell"
+    if system_exe in DISPLAY_SERVERS:
+        return f"{system_exe}, the display server or desktop shell"
+    if system_exe in SESSION_MANAGERS:
+        return f"{system_exe}, part of the login session"
+    if is_user_shell(proc, ctx, system_exe):
+        return f"{system_exe}, your shell"
     return None
 
 
-def is_user_shell(proc: ProcLike, ctx: Context) -> bool:
-    """An interactive shell: a shell that leads its session, or a login shell ("-bash").
+_RUNS_A_COMMAND = re.compile(r"-[A-Za-z]*c[A-Za-z]*")  # -c, -lc, -ic…: a shell running a command
 
-    A `bash -c` an agent spawned is neither, and stops with the agent's tree.
-    """
-    name = proc.name.lstrip("-")
-    if name not in SHELLS and name != ctx.login_shell:
+
+def is_user_shell(proc: ProcLike, ctx: Context, system_exe: str | None) -> bool:
+    """An interactive shell of the user's: an installed shell binary that leads its session or was
+    started as a login shell ("-bash"), and runs no `-c` command. A `bash -c` an agent spawned is
+    not one (it stops with the agent's tree), whatever it calls itself."""
+    if system_exe is None or (system_exe not in SHELLS and system_exe != ctx.login_shell):
         return False
-    return proc.pid == proc.sid or proc.name.startswith("-") or proc.cmdline.startswith("-")
+    args = proc.cmdline.split()
+    if any(_RUNS_A_COMMAND.fullmatch(arg) for arg in args[1:]):
+        return False
+    return proc.pid == proc.sid or proc.cmdline.startswith("-")
 
 
 def select(
@@ -104,9 +112,18 @@ def select(
     ctx: Context,
     environ_of: Callable[[int], dict[str, str] | None],
     exe_of: Callable[[int], str],
+    system_exe_of: Callable[[int], str | None] = lambda pid: None,
 ) -> Selection:
-    """Decide what to stop. `table` is a snapshot of the user's processes keyed by pid."""
+    """Decide what to stop. `table` is a snapshot of the user's processes keyed by pid. A process
+    that must never stop is left alone with a note; the rule still acts on everything else."""
     sel = Selection()
+    system_cache: dict[int, str | None] = {}
+
+    def guard(proc: ProcLike) -> str | None:
+        if proc.pid not in system_cache:
+            system_cache[proc.pid] = system_exe_of(proc.pid)
+        return protection(proc, ctx, system_cache[proc.pid])
+
     chosen: dict[int, Target] = {}
     rules = list(rules)
     need_env = any(r.env is not None for r in rules)
@@ -135,21 +152,20 @@ def select(
             if rule.matches(proc.name, exe_base or proc.name, proc.cmdline,
                             env(proc.pid) if need_env and rule.env else None):
                 hits.append(proc)
-        guarded = [(p, protection(p, ctx)) for p in hits]
-        bad = [(p, why) for p, why in guarded if why]
-        if bad:
-            shown = ", ".join(f"PID {p.pid} ({why})" for p, why in bad[:3])
-            sel.refused.append(f"rule {rule.name!r} refused: it matches {shown}; make it narrower")
-            continue
         sel.matches[rule.name] = sorted(p.pid for p in hits)
         for proc in hits:
+            why = guard(proc)
+            if why:
+                sel.skipped.append(f"PID {proc.pid} ({proc.name}) matches {rule.name!r} but is {why}: left alone "
+                                   "(the rule still stops everything else it matches; make it narrower)")
+                continue
             if proc.pid in ctx.ancestors:
                 sel.skipped.append(f"PID {proc.pid} ({proc.name}) matches {rule.name!r} but runs killswitch itself; "
                                    "left alone")
                 continue
             _choose(chosen, proc, rule.name, rule.action, "match")
 
-    _add_trees(table, chosen, ctx, sel)
+    _add_trees(table, chosen, ctx, guard)
     sel.targets = list(chosen.values())
     return sel
 
@@ -163,7 +179,8 @@ def _choose(chosen: dict[int, Target], proc: ProcLike, rule: str, action: str, w
         chosen[proc.pid] = Target(proc.pid, proc.start, proc.name, rule, action, current.why)
 
 
-def _add_trees(table: Mapping[int, ProcLike], chosen: dict[int, Target], ctx: Context, sel: Selection) -> None:
+def _add_trees(table: Mapping[int, ProcLike], chosen: dict[int, Target], ctx: Context,
+               guard: Callable[[ProcLike], str | None]) -> None:
     children: dict[int, list[ProcLike]] = {}
     groups: dict[int, list[ProcLike]] = {}
     for proc in table.values():
@@ -171,7 +188,7 @@ def _add_trees(table: Mapping[int, ProcLike], chosen: dict[int, Target], ctx: Co
         groups.setdefault(proc.pgid, []).append(proc)
 
     def allowed(proc: ProcLike) -> bool:
-        return proc.pid not in ctx.ancestors and protection(proc, ctx) is None
+        return proc.pid not in ctx.ancestors and guard(proc) is None
 
     queue = list(chosen.values())
     while queue:

@@ -12,6 +12,7 @@ from killswitch.platform import procfs
 
 # A tree that keeps spawning is chased this many rounds; each round reads only the children files.
 MAX_SWEEPS = 20
+STOPPED = ("T", "t")  # /proc state: stopped by a signal, or by a tracer
 
 
 class Record(NamedTuple):
@@ -22,6 +23,7 @@ class Record(NamedTuple):
     name: str
     rule: str
     action: str  # "suspend" or "terminate"
+    was_stopped: bool = False  # already stopped before this stop (by the user, a debugger): resume leaves it so
 
     def to_json(self) -> dict:
         return self._asdict()
@@ -29,7 +31,7 @@ class Record(NamedTuple):
     @classmethod
     def from_json(cls, raw: dict) -> "Record":
         return cls(int(raw["pid"]), int(raw["start"]), str(raw.get("name", "")), str(raw.get("rule", "")),
-                   str(raw.get("action", "suspend")))
+                   str(raw.get("action", "suspend")), bool(raw.get("was_stopped", False)))
 
 
 class Signaller:
@@ -50,16 +52,19 @@ class Signaller:
         handle = handle or procfs.Handle.open(target.pid, target.start)
         if handle is None:
             return False  # gone or recycled since the scan: nothing to stop
+        was_stopped = False
         if target.action == "terminate":
             ok = handle.send(signal.SIGTERM)
             handle.send(signal.SIGCONT)  # a stopped process only acts on TERM once continued
         else:
+            was_stopped = procfs.read_state(target.pid) in STOPPED
             ok = handle.send(signal.SIGSTOP)
         if not ok:
             self.failed.append(f"PID {target.pid} ({target.name}): could not be signalled")
             return False
         self.handles[target.pid] = handle
-        self.records[target.pid] = Record(target.pid, target.start, target.name, target.rule, target.action)
+        self.records[target.pid] = Record(target.pid, target.start, target.name, target.rule, target.action,
+                                          was_stopped)
         return True
 
     def act_all(self, targets: Iterable[Target]) -> None:
@@ -80,7 +85,7 @@ class Signaller:
                     if kid in self.records or kid in self.ctx.ancestors:
                         continue
                     proc = procfs.proc(kid, os.getuid())
-                    if proc is None or protection(proc, self.ctx):
+                    if proc is None or protection(proc, self.ctx, procfs.read_system_exe(kid)):
                         continue
                     if self.act(Target(kid, proc.start, proc.name, record.rule, record.action, "child")):
                         new += 1
@@ -91,10 +96,11 @@ class Signaller:
 
 
 def resume(records: Iterable[Record]) -> tuple[list[Record], list[Record]]:
-    """Continue every suspended process that is still the one we froze. (continued, gone)"""
+    """Continue every suspended process that is still the one we froze, except those that were
+    already stopped before the stop: each goes back to the state it had. (continued, gone)"""
     continued, gone = [], []
     for record in records:
-        if record.action != "suspend":
+        if record.action != "suspend" or record.was_stopped:
             continue
         handle = procfs.Handle.open(record.pid, record.start)
         if handle is not None and handle.send(signal.SIGCONT):
@@ -125,3 +131,21 @@ def finish_terminations(
         if handles[record.pid].alive() and handles[record.pid].send(signal.SIGKILL):
             killed.append(record)
     return killed
+
+
+def refreeze(records: Iterable[Record]) -> list[Record]:
+    """Stop again every frozen process that is running again (something sent it SIGCONT while the
+    stop holds). Returns the ones that had escaped."""
+    escaped = []
+    for record in records:
+        if record.action != "suspend":
+            continue
+        state = procfs.read_state(record.pid)
+        if state is None or state in STOPPED or state in ("Z", "X"):
+            continue
+        handle = procfs.Handle.open(record.pid, record.start)
+        if handle is not None and handle.send(signal.SIGSTOP):
+            escaped.append(record)
+        if handle is not None:
+            handle.close()
+    return escaped

@@ -106,6 +106,31 @@ def read_exe_base(pid: int) -> str:
     return os.path.basename(target.removesuffix(" (deleted)"))
 
 
+def read_cgroup(pid: int) -> bytes | None:
+    raw = _read(f"{PROC}/{pid}/cgroup", 4096)
+    return raw if raw else None
+
+
+def read_system_exe(pid: int) -> str | None:
+    """The basename of the process's real executable when that file and its directory belong to
+    root and nobody else may write them (an installed program); else None. A process can rename
+    itself (prctl, argv[0]) but cannot make a binary it wrote root's: this is a fact it cannot forge."""
+    try:
+        path = os.readlink(f"{PROC}/{pid}/exe")
+    except OSError:
+        return None
+    if path.endswith(" (deleted)") or not path.startswith("/"):
+        return None
+    for item in (path, os.path.dirname(path)):
+        try:
+            st = os.stat(item)
+        except OSError:
+            return None
+        if st.st_uid != 0 or st.st_mode & 0o022:
+            return None
+    return os.path.basename(path)
+
+
 def read_children(pid: int) -> list[int]:
     """Direct children, from /proc/PID/task/*/children: no scan of the whole table."""
     kids: list[int] = []

@@ -18,7 +18,7 @@ from killswitch.core import flag as flagmod
 from killswitch.core.atomic import replace_file
 from killswitch.core.lock import EngineLock, LockTimeout
 from killswitch.core.paths import Paths, ensure_dir
-from killswitch.core.selection import Context, Selection, Target, select
+from killswitch.core.selection import Context, Selection, Target, protection, select
 from killswitch.platform import control, procfs
 
 Clock = Callable[[], dt.datetime]
@@ -147,7 +147,7 @@ class Engine:
             table = {p.pid: p for p in procfs.scan(os.getuid())}
         else:
             table = {p.pid: p for p in (procfs.proc(pid, os.getuid()) for pid in pids) if p is not None}
-        return select(table, cfg.rules, ctx, procfs.read_environ, procfs.read_exe_base)
+        return select(table, cfg.rules, ctx, procfs.read_environ, procfs.read_exe_base, procfs.read_system_exe)
 
     def refresh(self) -> Selection:
         """Re-index the matching processes so the next stop signals them without a scan."""
@@ -198,18 +198,22 @@ class Engine:
         ctx = Context.here(procfs.ancestors(os.getpid()))
         signaller = control.Signaller(ctx, action)
         with self._mutex:
+            if only_if_stopped and not self.is_stopped():
+                return report
+            # Lock-free first: the known processes and the flag. The flag is replaced atomically, so
+            # no lock is needed for it, and another process holding the lock cannot delay a stop.
+            warm = self._warm
+            if warm is not None and pids is None:  # the fast path: known processes, pinned, no scan
+                for target in warm.targets:
+                    signaller.act(target, warm.handles.get(target.pid))
+            self._write_flag(report, reason, message, until, replace_flag)
+            locked = True
             try:
                 self._lock.acquire()
             except LockTimeout as exc:
                 report.errors.append(f"{exc}; stopping without it")
+                locked = False
             try:
-                if only_if_stopped and not self.is_stopped():
-                    return report
-                warm = self._warm
-                if warm is not None and pids is None:  # the fast path: known processes, pinned, no scan
-                    for target in warm.targets:
-                        signaller.act(target, warm.handles.get(target.pid))
-                self._write_flag(report, reason, message, until, replace_flag)
                 if pids is not None:
                     self._apply_rules(signaller, report, pids)
                 elif full_scan or warm is None:
@@ -222,11 +226,51 @@ class Engine:
                 report.errors.extend(signaller.failed)
                 self._persist(signaller.records.values(), report)
             finally:
-                self._lock.release()
+                if locked:
+                    self._lock.release()
         report.handles = signaller.handles
         if reap:
             self.reap(report)
         return report
+
+    def hold(self) -> list[tuple[control.Record, list[control.Record]]]:
+        """While stopped: freeze again what something continued, and freeze what continued it.
+
+        The continuer is found by facts it shares with the escaped process as part of the same escape:
+        the same user, the same cgroup and the very same environment block (a watchdog the agent
+        forked inherits it; the user's own programs have their own). Returns (escaped, held) pairs."""
+        found: list[tuple[control.Record, list[control.Record]]] = []
+        with self._mutex:
+            if not self.is_stopped():
+                return found
+            frozen = self.frozen()
+            escaped = control.refreeze(frozen)
+            if not escaped:
+                return found
+            ctx = Context.here(procfs.ancestors(os.getpid()))
+            signaller = control.Signaller(ctx)
+            known = {r.pid for r in frozen}
+            table = list(procfs.scan(os.getuid()))
+            report = StopReport()
+            for record in escaped:
+                held = []
+                env, cgroup = procfs.read_environ(record.pid), procfs.read_cgroup(record.pid)
+                for proc in table:
+                    if proc.pid in known or proc.pid in ctx.ancestors or proc.pid == ctx.self_pid:
+                        continue
+                    if env is None or procfs.read_cgroup(proc.pid) != cgroup or procfs.read_environ(proc.pid) != env:
+                        continue
+                    if protection(proc, ctx, procfs.read_system_exe(proc.pid)):
+                        continue
+                    target = Target(proc.pid, proc.start, proc.name, record.rule, "suspend", "continuer")
+                    if signaller.act(target):
+                        held.append(signaller.records[proc.pid])
+                        known.add(proc.pid)
+                found.append((record, held))
+            self._persist(signaller.records.values(), report)
+            for handle in signaller.handles.values():
+                handle.close()
+        return found
 
     def reap(self, report: StopReport) -> None:
         """SIGKILL what SIGTERM did not end within the grace period. Blocks up to that period, so
@@ -270,7 +314,10 @@ class Engine:
     def _persist(self, records: Any, report: StopReport) -> None:
         merged = {(r.pid, r.start): r for r in self.frozen()}
         for record in records:
-            merged[(record.pid, record.start)] = record
+            earlier = merged.get((record.pid, record.start))
+            # The first action of this stop saw the state the process had before it: keep that.
+            merged[(record.pid, record.start)] = record._replace(was_stopped=earlier.was_stopped) if earlier \
+                else record
         try:
             ensure_dir(self.paths.state_dir)
             _write_json(self.paths.frozen_file, {"version": 1, "processes": [r.to_json() for r in merged.values()]})
@@ -286,7 +333,12 @@ class Engine:
         this way (it ends at its end time, or early at a cost) unless `allow_offday`."""
         report = ResumeReport()
         with self._mutex:
-            self._lock.acquire()
+            locked = True
+            try:
+                self._lock.acquire()
+            except LockTimeout as exc:
+                report.errors.append(f"{exc}; resuming without it")
+                locked = False
             try:
                 reading = self.reading()
                 now = self.clock()
@@ -312,7 +364,8 @@ class Engine:
                 except OSError as exc:
                     report.errors.append(f"cannot clear {self.paths.frozen_file}: {exc.strerror or exc}")
             finally:
-                self._lock.release()
+                if locked:
+                    self._lock.release()
         return report
 
     def close(self) -> None:

@@ -29,7 +29,7 @@ from killswitch.runtime.offday import OffdayError, Offdays
 log = logging.getLogger("killswitch.runtime")
 
 SLOW = 10.0  # the slow look: re-index processes, reconcile off-days, file the journal (one wake-up)
-LAUNCH_POLL = 0.1  # during an off-day: how often new processes are looked for (one small read when none)
+LAUNCH_POLL = 0.1  # while stopped: how often new processes are looked for (one small read when none)
 BOUNDARY_SLACK = 0.05  # wake just after an off-day boundary, never just before it
 MAX_WAIT = 3600.0  # re-plan at least hourly (and Qt timers overflow at ~24.8 days)
 JUMP = 30.0  # seconds by which the wall clock and the monotonic clock may disagree before it is a jump
@@ -69,7 +69,7 @@ class Runtime:
         self._filing_due: float | None = start
         self._enforce_due: float | None = None  # a full scan after a quick stop
         self._nudge_due = start + NUDGE_EVERY if filer is not None else None
-        self._launches: Any | None = None  # the off-day launch watcher, while a day is on
+        self._launches: Any | None = None  # the launch watcher, while stopped
         self._launches_due: float | None = None
         self._launch_index = new_processes()  # "was a process created since?" for the slow look
         self._config_stamp: object = "never"
@@ -98,15 +98,15 @@ class Runtime:
         now = now or self.clock()
         mono = self.monotonic() if mono is None else mono
         out: list[Event] = []
-        if self._enforce_due is not None and mono >= self._enforce_due:
-            self._enforce_due = None
-            self._act("enforce", self.engine.enforce)
         slow = mono >= self._slow_due
         if slow:
             self._slow_due = mono + self.slow
             self._notice_clock_jump(now, mono)
         if slow or self._boundary_due is not None and mono >= self._boundary_due:
             self._reconcile(now, mono, out)
+        if self._enforce_due is not None and mono >= self._enforce_due:
+            self._enforce_due = None
+            self._act("enforce", self.engine.enforce)
         if slow:
             self._refresh_index()
             if self.filer is not None and (self.journal_problem is not None or self.filer.changed()):
@@ -129,8 +129,11 @@ class Runtime:
 
     # ------------------------------------------------------------------ events (any thread)
     def poke(self) -> None:
-        """Something outside changed the flag (the watcher saw it, a command was served): file it."""
-        self._filing_due = self.monotonic()
+        """Something outside changed the flag (the watcher saw it, a command was served): file it,
+        and bring the rest in line (a stop starts holding, a resume stops watching launches)."""
+        now = self.monotonic()
+        self._filing_due = now
+        self._boundary_due = now
         self.wake()
 
     def replan(self) -> None:
@@ -197,10 +200,12 @@ class Runtime:
         if outcome.action != "unchanged":
             log.info("off-day %s: %s", outcome.action, outcome.detail)
             out.append(Event("offday", f"{outcome.action}: {outcome.detail}"))
-        active = self.engine.reading().reason == "off-day"
+        active = self.engine.is_stopped()  # any stop holds: launches are watched while it lasts
         if active and self._launches is None:
             self._launches = self._new_processes()
             self._launches_due = mono + LAUNCH_POLL
+            # What started between the stop's scan and this watcher is found by one more full scan.
+            self._enforce_due = mono
         elif not active:
             self._launches = self._launches_due = None
         change = self.offdays.next_change(now)
@@ -226,12 +231,24 @@ class Runtime:
             self.config_problem = str(exc)
 
     def _stop_launches(self, now: dt.datetime) -> None:
+        """While stopped: what launched since the last look gets its rule's action (an off-day
+        terminates), and what something continued is frozen again with whatever continued it."""
         pids = self._launches.poll()
         if pids:
-            report = self.offdays.enforce_new(pids, now)
+            if self.engine.reading().reason == "off-day":
+                report = self.offdays.enforce_new(pids, now)
+            else:
+                report = self.engine.stop_launched(pids)
+                for record in report.acted:
+                    self.offdays.record("blocked-launch", now, pid=record.pid, name=record.name, rule=record.rule)
             if report is not None and report.acted:
-                log.info("off-day: stopped %d new process(es)", len(report.acted))
+                log.info("stopped %d process(es) launched during the stop", len(report.acted))
                 self._reap_later(report)
+        for escaped, held in self.engine.hold():
+            log.warning("PID %d was continued during the stop: frozen again, with %d process(es) that continued it",
+                        escaped.pid, len(held))
+            self.offdays.record("stop-escape", now, pid=escaped.pid, name=escaped.name, rule=escaped.rule,
+                                held=[r.pid for r in held])
 
     def _act(self, what: str, action: Callable[[], StopReport]) -> None:
         try:
