@@ -200,3 +200,40 @@ def test_an_agent_launched_after_the_stop_is_held_by_the_running_engine(home, ag
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=20)
+
+
+def test_a_flag_removed_by_hand_never_leaves_agents_frozen(home, agents):
+    write_config(home, rule_for(agents.marker))
+    agent = agents.spawn()
+    Engine(home).stop("cli")
+    assert wait_state(agent.pid, "T") == "T"
+    home.flag.unlink()  # an agent, or a tool, removes the flag: no resume was asked for
+    status = subprocess.run([sys.executable, "-m", "killswitch", "status"], capture_output=True, text=True,
+                            timeout=60)
+    assert "still frozen" in status.stdout and str(agent.pid) in status.stdout
+    resume = subprocess.run([sys.executable, "-m", "killswitch", "resume", "--yes"], capture_output=True,
+                            text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert resume.returncode == 0 and "still frozen" in resume.stdout and "Continued 1" in resume.stdout
+    assert wait_state(agent.pid, "SR") in ("S", "R")
+
+
+def test_with_an_engine_running_a_removed_flag_or_record_is_caught(home, agents):
+    write_config(home, rule_for(agents.marker))
+    agent = agents.spawn()
+    serve = subprocess.Popen([sys.executable, "-m", "killswitch", "serve"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert "serving" in serve.stdout.readline()
+        assert subprocess.run([sys.executable, "-m", "killswitch", "stop"], capture_output=True,
+                              timeout=60).returncode == 0
+        assert wait_state(agent.pid, "T") == "T"
+        home.frozen_file.unlink()  # the record deleted during the stop: written again from memory
+        wait_for(home.frozen_file.exists, timeout=3, message="frozen.json to be written again")
+        assert str(agent.pid) in home.frozen_file.read_text()
+        home.flag.unlink()  # the flag deleted: the engine continues what it froze, and says so
+        assert wait_state(agent.pid, "SR", timeout=15) in ("S", "R")
+        log = (home.data_dir / "events.jsonl").read_text()
+        assert '"record-restored"' in log and '"flag-removed"' in log
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=20)

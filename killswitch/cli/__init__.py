@@ -199,8 +199,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     paths = _paths()
     if not exists(paths.flag):
-        print("Not stopped: agents may already run.")
-        return Exit.OK
+        from killswitch.runtime.engine import Engine
+
+        left = Engine(paths).still_frozen()
+        if not left:
+            print("Not stopped: agents may already run.")
+            return Exit.OK
+        # The flag is gone but what the stop froze is not: resuming continues it (deliberately).
+        print(f"The flag was removed, but {len(left)} process(es) are still frozen from the stop.")
     reading = read_flag(paths.flag)
     if reading.reason == "off-day" and reading.until is not None and reading.until > now_utc():
         from killswitch.core import format as fmt
@@ -267,9 +273,9 @@ def _confirm_resume(paths) -> bool:
     from killswitch.core import config
 
     try:
-        seconds = min(config.load(paths.config_file).resume_countdown, 5)
+        seconds = config.load(paths.config_file).resume_countdown  # the same countdown as the tray's
     except config.ConfigError:
-        seconds = 5
+        seconds = config.Config().resume_countdown  # an unreadable config never makes resuming cheaper
     for left in range(seconds, 0, -1):
         print(f"\rResuming is deliberate. Take a breath: {left} s ", end="", flush=True)
         time.sleep(1)
@@ -290,6 +296,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         return Exit.OK
     if status["state"] == "running":
         print("Running: agents may work.")
+        for proc in status["processes"]:
+            print(f"  still frozen {proc['pid']:>7}  {proc['name']}  state={proc['state']}  (rule: {proc['rule']})")
+        if status["processes"]:
+            print("  the flag was removed without a resume: `killswitch resume` continues them")
         return Exit.OK
     print(f"STOPPED since {status['since'] or 'an unknown time'} (reason: {status['reason'] or 'unknown'})")
     if status["message"]:

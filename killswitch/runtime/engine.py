@@ -99,6 +99,8 @@ class Engine:
         self._lock = EngineLock(paths.lock_file, timeout=lock_timeout)
         self._mutex = threading.RLock()
         self._warm: _Warm | None = None
+        # What this engine froze, also kept here: a deleted frozen.json is written again from it.
+        self._remembered: dict[tuple[int, int], control.Record] = {}
 
     # ------------------------------------------------------------------ reading
     def reading(self) -> flagmod.FlagReading:
@@ -117,11 +119,13 @@ class Engine:
             return []
 
     def status(self) -> dict[str, Any]:
+        """The flag's facts and the processes the stop froze — also when the flag was removed by
+        something else while they are still frozen (they are never forgotten)."""
         reading = self.reading()
         frozen = []
-        if reading.stopped:
-            for record in self.frozen():
-                alive = procfs.current_start(record.pid) == record.start
+        for record in self.frozen():
+            alive = procfs.current_start(record.pid) == record.start
+            if reading.stopped or alive:
                 frozen.append({**record.to_json(), "state": procfs.read_state(record.pid) if alive else "gone"})
         return {
             "state": "stopped" if reading.stopped else "running",
@@ -311,6 +315,21 @@ class Engine:
         except configmod.ConfigError:
             return configmod.Config().terminate_grace
 
+    def still_frozen(self) -> list[control.Record]:
+        """Recorded processes that are still the ones we froze and are still stopped by us (not the
+        ones that were stopped before the stop, nor ones a resume is continuing right now)."""
+        return [r for r in self.frozen() if r.action == "suspend" and not r.was_stopped
+                and procfs.current_start(r.pid) == r.start and procfs.read_state(r.pid) in control.STOPPED]
+
+    def keep_record(self) -> bool:
+        """While stopped, write frozen.json again from memory if something deleted it. True if so."""
+        with self._mutex:
+            if not self._remembered or self.paths.frozen_file.exists() or not self.is_stopped():
+                return False
+            report = StopReport()
+            self._persist(list(self._remembered.values()), report)
+            return not report.errors
+
     def _persist(self, records: Any, report: StopReport) -> None:
         merged = {(r.pid, r.start): r for r in self.frozen()}
         for record in records:
@@ -318,6 +337,7 @@ class Engine:
             # The first action of this stop saw the state the process had before it: keep that.
             merged[(record.pid, record.start)] = record._replace(was_stopped=earlier.was_stopped) if earlier \
                 else record
+        self._remembered.update(merged)
         try:
             ensure_dir(self.paths.state_dir)
             _write_json(self.paths.frozen_file, {"version": 1, "processes": [r.to_json() for r in merged.values()]})
@@ -352,7 +372,9 @@ class Engine:
                     report.refused = True
                     return report
                 report.was_stopped = self.is_stopped()
-                report.continued, report.gone = control.resume(self.frozen())
+                records = {(r.pid, r.start): r for r in [*self._remembered.values(), *self.frozen()]}
+                report.continued, report.gone = control.resume(records.values())
+                self._remembered.clear()
                 try:
                     flagmod.clear_flag(self.paths.flag)
                 except OSError as exc:

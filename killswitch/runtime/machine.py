@@ -40,7 +40,8 @@ class Event(NamedTuple):
     """What a tick or a command did, for the shell to show: `kind` is one of "offday" (detail: what
     was applied or lifted), "filed" (pauses opened/closed), "pause-ended" (detail: its key),
     "journal-problem" (detail: the JournalError), "journal-ok", "config-problem" (detail: the text,
-    once per new problem), "nudge" (detail: the suggestion)."""
+    once per new problem), "nudge" (detail: the suggestion), "flag-removed" (detail: how many
+    frozen processes were continued because the flag went away without a resume)."""
 
     kind: str
     detail: Any = None
@@ -195,6 +196,14 @@ class Runtime:
         self._last_clocks = (mono, wall)
 
     def _reconcile(self, now: dt.datetime, mono: float, out: list[Event]) -> None:
+        if not self.engine.is_stopped() and self.engine.still_frozen():
+            # The flag went away without a resume (deleted by hand, by a tool, by an agent): frozen
+            # processes are never forgotten. Flag and processes agree again, and it is on record.
+            report = self.engine.resume()
+            log.warning("the flag was removed while %d process(es) were frozen: continued them",
+                        len(report.continued))
+            self.offdays.record("flag-removed", now, continued=[r.pid for r in report.continued])
+            out.append(Event("flag-removed", len(report.continued)))
         outcome = self.offdays.reconcile(now)
         self.offday_problem = outcome.detail if outcome.detail.startswith("off-days not applied") else None
         if outcome.action != "unchanged":
@@ -244,6 +253,9 @@ class Runtime:
             if report is not None and report.acted:
                 log.info("stopped %d process(es) launched during the stop", len(report.acted))
                 self._reap_later(report)
+        if self.engine.keep_record():
+            log.warning("the record of frozen processes was deleted during the stop: written again")
+            self.offdays.record("record-restored", now)
         for escaped, held in self.engine.hold():
             log.warning("PID %d was continued during the stop: frozen again, with %d process(es) that continued it",
                         escaped.pid, len(held))
