@@ -133,14 +133,14 @@ def finish_terminations(
     return killed
 
 
-def refreeze(records: Iterable[Record]) -> list[Record]:
+def refreeze(records: Iterable[Record], state_of: Callable[[int], str | None] = procfs.read_state) -> list[Record]:
     """Stop again every frozen process that is running again (something sent it SIGCONT while the
     stop holds). Returns the ones that had escaped."""
     escaped = []
     for record in records:
-        if record.action != "suspend":
+        if record.action != "suspend" or record.was_stopped:
             continue
-        state = procfs.read_state(record.pid)
+        state = state_of(record.pid)
         if state is None or state in STOPPED or state in ("Z", "X"):
             continue
         handle = procfs.Handle.open(record.pid, record.start)

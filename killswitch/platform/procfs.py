@@ -106,6 +106,41 @@ def read_exe_base(pid: int) -> str:
     return os.path.basename(target.removesuffix(" (deleted)"))
 
 
+class StateWatch:
+    """The states of a few processes, read again and again cheaply: each /proc/PID/stat stays open
+    and is re-read with one pread (the stop's hold loop reads them ten times a second)."""
+
+    def __init__(self) -> None:
+        self._fds: dict[int, int] = {}
+
+    def state(self, pid: int) -> str | None:
+        fd = self._fds.get(pid)
+        if fd is None:
+            try:
+                fd = os.open(f"{PROC}/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return None
+            self._fds[pid] = fd
+        try:
+            raw = os.pread(fd, 1024, 0)
+        except OSError:
+            raw = b""
+        end = raw.rfind(b")")
+        if end < 0 or len(raw) < end + 3:
+            self.forget(pid)  # the process is gone: its stat file reads empty
+            return None
+        return chr(raw[end + 2])
+
+    def forget(self, pid: int) -> None:
+        fd = self._fds.pop(pid, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close(self) -> None:
+        for pid in list(self._fds):
+            self.forget(pid)
+
+
 def read_cgroup(pid: int) -> bytes | None:
     raw = _read(f"{PROC}/{pid}/cgroup", 4096)
     return raw if raw else None

@@ -101,6 +101,7 @@ class Engine:
         self._warm: _Warm | None = None
         # What this engine froze, also kept here: a deleted frozen.json is written again from it.
         self._remembered: dict[tuple[int, int], control.Record] = {}
+        self._states = procfs.StateWatch()  # the frozen processes' states, for the hold loop
 
     # ------------------------------------------------------------------ reading
     def reading(self) -> flagmod.FlagReading:
@@ -246,9 +247,12 @@ class Engine:
         found: list[tuple[control.Record, list[control.Record]]] = []
         with self._mutex:
             if not self.is_stopped():
+                self._states.close()
                 return found
-            frozen = self.frozen()
-            escaped = control.refreeze(frozen)
+            if not self._remembered:  # frozen by another process (a cold stop): read its record once
+                self._remembered.update({(r.pid, r.start): r for r in self.frozen()})
+            frozen = list(self._remembered.values())
+            escaped = control.refreeze(frozen, self._states.state)
             if not escaped:
                 return found
             ctx = Context.here(procfs.ancestors(os.getpid()))
@@ -375,6 +379,7 @@ class Engine:
                 records = {(r.pid, r.start): r for r in [*self._remembered.values(), *self.frozen()]}
                 report.continued, report.gone = control.resume(records.values())
                 self._remembered.clear()
+                self._states.close()
                 try:
                     flagmod.clear_flag(self.paths.flag)
                 except OSError as exc:
@@ -396,6 +401,7 @@ class Engine:
                 for handle in self._warm.handles.values():
                     handle.close()
                 self._warm = None
+            self._states.close()
 
 
 def _write_json(path: Any, data: Any) -> None:
