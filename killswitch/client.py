@@ -12,7 +12,7 @@ Usage::
         client.check()              # raises client.Stopped (with .reason/.message) when stopped
         do_one_step()
 
-    if client.is_stopped():         # cheap enough for hot loops (about one stat(2))
+    if client.is_stopped():         # cheap enough for hot loops (about one lstat(2))
         print(client.status())      # {"state": "stopped", "reason": "hotkey", ...}
         client.wait_until_clear()   # sleeps (inotify, no busy polling) until resumed
 
@@ -87,13 +87,14 @@ def _resolve(path: Any) -> str:
 def is_stopped(path: str | os.PathLike[str] | None = None) -> bool:
     """True when agents must stop: the flag exists or its presence cannot be ruled out.
 
-    One stat(2); meant for hot loops. Same semantics as ``killswitch.core.flag.exists``:
-    only "no such file" (ENOENT, or ENOTDIR for a parent that is a plain file) means False.
+    One lstat(2); meant for hot loops. Same semantics as ``killswitch.core.flag.exists``:
+    only "no such file" (ENOENT, or ENOTDIR for a parent that is a plain file) means False; a
+    symlink at the path (even a dangling one) means stopped.
     """
     if path is None:
         path = _default_path()
     try:
-        os.stat(path)
+        os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return False
     except Exception:  # noqa: BLE001 - fail closed: EACCES, ELOOP, EIO, a malformed path... all mean stopped

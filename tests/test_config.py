@@ -45,7 +45,7 @@ action = "suspend"
 
 @pytest.mark.parametrize("text, line, words", [
     ("hotkey = \n", 1, "not valid TOML"),
-    ("[[rules]]\nname = 'a'\ncmdline = 'x'\n[[rules]]\nname = 'b'\ncmdline = '(a+)+'\n", 6, "forever"),
+    ("[[rules]]\nname = 'a'\ncmdline = 'x'\n[[rules]]\nname = 'b'\ncmdline = '(?=a)b'\n", 6, "look-ahead"),
     ("[[rules]]\nname = 'a'\n", 1, "at least one of process, cmdline or env"),
     ("[[rules]]\ncmdline = 'x'\naction = 'explode'\n", 3, "action must be one of"),
     ("[[rules]]\ncmdline = '('\n", 2, "not a valid regular expression"),
@@ -73,10 +73,10 @@ def test_non_utf8_config_is_refused(home):
 
 
 @pytest.mark.parametrize("pattern", [
-    "(a+)+$", "(a*)*b", "(.*a){20}", "(x+x+)+y", "(a|a)*c", "(a|ab)*c", r"(\w+\s?)*$", r"(a)\1",
+    r"(a)\1", "(?=a)b", "(?<!a)b", "a++", "x{,3}", "(x{1,30}){1,30}y", r"(\w+\s?)*$",
     "", "x" * 600, ".*", "a?",
 ])
-def test_slow_or_useless_patterns_are_refused(pattern):
+def test_unsupported_or_useless_patterns_are_refused(pattern):
     with pytest.raises(RuleError):
         compile_safe_regex(pattern)
 

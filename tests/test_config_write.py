@@ -136,7 +136,7 @@ def test_rules_written_inline_are_replaced_by_tables(home):
 
 
 @pytest.mark.parametrize("change, words", [
-    ({"rules": [CLAUDE, {"name": "bad", "cmdline": "(a+)+"}]}, ["Rule 2 (bad)", "cmdline"]),
+    ({"rules": [CLAUDE, {"name": "bad", "cmdline": "(?=a)b"}]}, ["Rule 2 (bad)", "cmdline", "look-ahead"]),
     ({"rules": [{"name": "nothing to match"}]}, ["Rule 1", "at least one of"]),
     ({"rules": [{"process": "x", "action": "kill"}]}, ["action"]),
     ({"rules": [{"process": "x", "colour": "red"}]}, ["unknown key"]),
@@ -233,8 +233,8 @@ def test_a_failed_write_is_reported_and_nothing_changes(home, monkeypatch):
 
 def test_field_checks_name_the_rule_and_the_key():
     assert validate_rule(CLAUDE, 0) is None
-    message = validate_rule({"name": "Agents", "cmdline": "(a+)+"}, 2)
-    assert message.startswith("Rule 3 (Agents), cmdline: ") and "(a+)+" in message
+    message = validate_rule({"name": "Agents", "cmdline": "(?=a)b"}, 2)
+    assert message.startswith("Rule 3 (Agents), cmdline: ") and "(?=a)b" in message
     assert validate_rule({"env": "1BAD"}, 0).startswith("Rule 1, env: ")
     assert "at least one of" in validate_rule({"name": "x", "process": ""}, 0)
     assert validate_countdown(0) is None and validate_countdown(600) is None

@@ -167,8 +167,10 @@ def test_a_watchdog_that_keeps_continuing_a_frozen_agent_is_found_and_held(home,
         assert wait_state(watchdog, "T") == "T"  # found by what it shares with the agent, and held
         for _ in range(20):  # the agent stays frozen: nothing continues it any more
             assert wait_state(agent.pid, "T") == "T"
-        events_log = (home.data_dir / "events.jsonl").read_text()
-        assert '"stop-escape"' in events_log and str(watchdog) in events_log
+        events_log = home.data_dir / "events.jsonl"
+        wait_for(lambda: events_log.exists() and '"stop-escape"' in events_log.read_text(),
+                 message="the escape to be recorded")
+        assert str(watchdog) in events_log.read_text()
         resume = subprocess.run([sys.executable, "-m", "killswitch", "resume", "--yes", "--json"],
                                 capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         continued = {p["pid"] for p in json.loads(resume.stdout)["continued"]}
@@ -192,7 +194,9 @@ def test_an_agent_launched_after_the_stop_is_held_by_the_running_engine(home, ag
                               timeout=60).returncode == 0
         late = agents.spawn()
         assert wait_state(late.pid, "T", timeout=3) == "T"
-        assert '"blocked-launch"' in (home.data_dir / "events.jsonl").read_text()
+        events_log = home.data_dir / "events.jsonl"
+        wait_for(lambda: events_log.exists() and '"blocked-launch"' in events_log.read_text(),
+                 message="the blocked launch to be recorded")
         resume = subprocess.run([sys.executable, "-m", "killswitch", "resume", "--yes", "--json"],
                                 capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         assert late.pid in {p["pid"] for p in json.loads(resume.stdout)["continued"]}
@@ -232,8 +236,9 @@ def test_with_an_engine_running_a_removed_flag_or_record_is_caught(home, agents)
         assert str(agent.pid) in home.frozen_file.read_text()
         home.flag.unlink()  # the flag deleted: the engine continues what it froze, and says so
         assert wait_state(agent.pid, "SR", timeout=15) in ("S", "R")
-        log = (home.data_dir / "events.jsonl").read_text()
-        assert '"record-restored"' in log and '"flag-removed"' in log
+        log = home.data_dir / "events.jsonl"
+        wait_for(lambda: '"record-restored"' in log.read_text() and '"flag-removed"' in log.read_text(),
+                 message="the restored record and the removed flag to be recorded")
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=20)

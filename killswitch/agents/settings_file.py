@@ -148,7 +148,8 @@ def _backup(real: Path) -> Path:
 
 def _write(path: Path, content: str, mode: int | None = None) -> None:
     """Atomic replace of the real target (symlinks are followed), keeping the file's mode."""
-    replace_file(path, content.encode("utf-8"), mode=mode, keep_mode=mode is None)
+    # A settings file may be a link into the user's dotfiles: write through it, on purpose.
+    replace_file(path, content.encode("utf-8"), mode=mode, keep_mode=mode is None, follow_symlinks=True)
 
 
 def _apply_json(agent: str, home: Path, flag: Path | None) -> HookResult:

@@ -74,7 +74,10 @@ def run_hosts(args: argparse.Namespace) -> int:
             hosts, include_www = _wanted(args)
             names = core.validate_hosts(hosts)
             until = hh.parse_time(args.until) if args.until else None
-        except ValueError as exc:  # HostError too
+        except core.HostError as exc:
+            err(f"{_located(args, exc)}; nothing changed")
+            return Exit.USAGE
+        except ValueError as exc:
             err(f"{exc}; nothing changed")
             return Exit.USAGE
         if not names:
@@ -90,7 +93,7 @@ def run_hosts(args: argparse.Namespace) -> int:
     try:
         outcome = helper.apply(names, include_www, until) if args.hosts_action == "apply" else helper.clear()
     except core.HostError as exc:
-        err(f"{exc}; nothing changed")
+        err(f"{_located(args, exc)}; nothing changed")
         return Exit.USAGE
     except hh.HelperError as exc:
         err(str(exc))
@@ -106,6 +109,21 @@ def run_hosts(args: argparse.Namespace) -> int:
     return Exit.OK
 
 
+def _located(args: argparse.Namespace, exc: core.HostError) -> str:
+    """A refused host; one from `[offday] hosts` with the file and line (config.toml:3: offday.hosts[1] …)."""
+    if getattr(args, "hosts", None):
+        return str(exc)
+    from killswitch.core import schedule
+    from killswitch.core.config import ConfigError
+
+    path = _paths().config_file
+    try:
+        schedule.load_offday(path)
+    except ConfigError as located:
+        return str(located)
+    return f"{path}: [offday] {exc}"
+
+
 def _paths():
     from killswitch.core.paths import Paths
 
@@ -114,15 +132,19 @@ def _paths():
 
 def _wanted(args: argparse.Namespace) -> tuple[list[str], bool]:
     """The hosts and www choice: the command line first, then `[offday]` in config.toml."""
-    import tomllib
+    from killswitch.core import config as configmod
 
     path = _paths().config_file
     try:
-        offday = tomllib.loads(path.read_text(encoding="utf-8")).get("offday", {})
+        offday = configmod.parse_toml(configmod.read_bounded(path).decode("utf-8"), path).get("offday", {})
     except FileNotFoundError:
         offday = {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"{path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: the config is not valid UTF-8") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror or exc}") from None
+    except configmod.ConfigError as exc:
+        raise ValueError(str(exc)) from None
     if not isinstance(offday, dict):
         raise ValueError(f"{path}: [offday] must be a table")
     hosts = args.hosts or offday.get("hosts", [])

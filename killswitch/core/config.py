@@ -1,12 +1,15 @@
 """config.toml: reading and validating it, and the commented default written on first run.
 
-A bad file is refused with the file and line; it is never rewritten.
+A bad file is refused with the file and line; it is never rewritten. Hostile files are normal: the
+file is bounded (size, nesting, dotted keys, rule count, the size of the cmdline patterns together)
+before and while it is parsed, so reading it takes bounded time and raises nothing but ConfigError.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -15,6 +18,14 @@ from killswitch.core.rules import Rule, RuleError, make_rule
 
 DEFAULT_HOTKEY = "<ctrl>+<alt>+<shift>+k"
 NUDGE_MAX = 365
+# The bounds on a config file. A real one is a few kB with a handful of rules.
+MAX_BYTES = 256 * 1024  # parsing 256 KiB of the worst valid TOML takes ~0.5 s; a real config, ~1 ms
+MAX_DEPTH = 32  # arrays and inline tables inside one another (tomllib recurses on each level)
+MAX_KEY_PARTS = 32  # parts of one dotted key a.b.c (tomllib takes quadratic time in them)
+MAX_RULES = 256  # [[rules]] tables
+# RE2 instructions of all cmdline patterns together (rules.MAX_PROGRAM bounds one): what a stop's
+# matching costs per process, whatever the rules say. The default examples take 15-40 each.
+MAX_PATTERN_TOTAL = 10_000
 
 DEFAULT_CONFIG = '''\
 # killswitch configuration. Edit freely: killswitch keeps your comments when it writes here.
@@ -31,7 +42,7 @@ terminate_grace = 3.0
 
 # Process rules: what a stop freezes ("suspend", the default) or ends ("terminate").
 # A rule needs at least one of `process` (exact process name or executable basename),
-# `cmdline` (a regular expression searched in the joined command line) or `env`
+# `cmdline` (an RE2 regular expression searched in the joined command line) or `env`
 # (NAME=VALUE or NAME, an environment variable of the process). When several are
 # given, all must match. Check what your rules match right now with:
 #     killswitch rules --dry-run
@@ -105,11 +116,9 @@ def ensure_default(path: Path) -> bool:
 def load(path: Path) -> Config:
     """Read and validate. A missing file is the default config."""
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path)
     except FileNotFoundError:
         return parse(DEFAULT_CONFIG, path)
-    except OSError as exc:
-        raise ConfigError(path, f"cannot read the config: {exc.strerror or exc}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -118,27 +127,71 @@ def load(path: Path) -> Config:
     return parse(text, path)
 
 
+def read_bounded(path: Path) -> bytes:
+    """The file's bytes; ConfigError if it is not a regular file or is larger than MAX_BYTES.
+
+    Opened without blocking and checked before reading, so a FIFO or /dev/zero in its place can
+    neither hang nor exhaust a stop. FileNotFoundError passes through (no file is the default)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read the config: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                    else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+            raise ConfigError(path, f"cannot read the config: it is {kind}, not a regular file")
+        chunks, size = [], 0
+        while size <= MAX_BYTES:
+            chunk = os.read(fd, MAX_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise ConfigError(path, f"cannot read the config: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    raw = b"".join(chunks)
+    if len(raw) > MAX_BYTES:
+        _too_big(path, raw)
+    return raw
+
+
+def _too_big(path: Path, raw: bytes) -> None:
+    line = raw[:MAX_BYTES].count(b"\n") + 1
+    raise ConfigError(path, f"the config is larger than {MAX_BYTES // 1024} KiB, the most killswitch reads "
+                            f"(the limit falls in this line); a config needs a few kB", line)
+
+
 _TOML_LINE = re.compile(r"\(at line (\d+), column \d+\)")
 
 
 def parse(text: str, path: Path) -> Config:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        message = str(exc)
-        found = _TOML_LINE.search(message)
-        line = int(found.group(1)) if found else None
-        raise ConfigError(path, f"not valid TOML: {_TOML_LINE.sub('', message).strip()}", line) from None
-
+    data = parse_toml(text, path)
     raw_rules = data.get("rules", [])
     if not isinstance(raw_rules, list):
         raise ConfigError(path, "`rules` must be an array of tables ([[rules]])", _key_line(text, "rules"))
+    if len(raw_rules) > MAX_RULES:
+        raise ConfigError(path, f"{len(raw_rules)} rules; at most {MAX_RULES} are allowed (this is rule "
+                                f"{MAX_RULES + 1})", _rule_line(text, MAX_RULES, None))
     rules = []
+    pattern_total = 0
     for index, raw in enumerate(raw_rules):
         try:
-            rules.append(make_rule(raw, index))
+            rule = make_rule(raw, index)
         except RuleError as exc:
             raise ConfigError(path, f"rules[{index}]: {exc}", _rule_line(text, index, exc.field)) from None
+        if rule.regex is not None:
+            pattern_total += rule.regex.programsize
+            if pattern_total > MAX_PATTERN_TOTAL:
+                raise ConfigError(path, f"rules[{index}]: the cmdline patterns up to this one compile to "
+                                        f"{pattern_total} RE2 instructions together, more than {MAX_PATTERN_TOTAL}; "
+                                        "use fewer or simpler patterns", _rule_line(text, index, "cmdline"))
+        rules.append(rule)
 
     hotkey = data.get("hotkey", DEFAULT_HOTKEY)
     if not isinstance(hotkey, str) or not hotkey.strip():
@@ -166,6 +219,69 @@ def parse(text: str, path: Path) -> Config:
     known = {"rules", "hotkey", "resume_countdown", "terminate_grace", "journal"}
     extra = {k: v for k, v in data.items() if k not in known}
     return Config(tuple(rules), hotkey, countdown, float(grace), extra, nudge)
+
+
+def parse_toml(text: str, path: Path) -> dict[str, Any]:
+    """tomllib.loads, bounded: any text in, a dict or a ConfigError naming the line out.
+
+    Whatever else reads config.toml should parse through here: tomllib alone raises RecursionError
+    on deep nesting and takes quadratic time in the parts of a dotted key."""
+    if len(text) > MAX_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        _too_big(path, text.encode("utf-8", "surrogatepass"))
+    check_shape(text, path)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        found = _TOML_LINE.search(message)
+        line = int(found.group(1)) if found else None
+        raise ConfigError(path, f"not valid TOML: {_TOML_LINE.sub('', message).strip()}", line) from None
+    except RecursionError:  # a last resort: check_shape keeps the nesting far below the limit
+        raise ConfigError(path, "arrays or tables are nested too deeply to read") from None
+
+
+# TOML's tokens as far as nesting and dotted keys go. Possessive repeats only: linear on any text.
+_TOKEN = re.compile(r'''
+    (?P<nl>\n)
+  | (?P<comment>\#[^\n]*+)
+  | (?P<str>"""(?:[^"\\]++|\\[\s\S]|"{1,2}+(?!"))*+(?:"{3,5}+|\Z)
+          | \'\'\'(?:[^']++|'{1,2}+(?!'))*+(?:'{3,5}+|\Z)
+          | "(?:[^"\\\n]++|\\.)*+"?
+          | '[^'\n]*+'?)
+  | (?P<open>[\[{])
+  | (?P<close>[\]}])
+  | (?P<dot>\.)
+  | (?P<brk>[,=])
+  | (?P<word>[^\n\#"'\[\]{}.,=\\]++|\\)
+''', re.X)
+
+
+def check_shape(text: str, path: Path) -> None:
+    """Refuse, with the line, nesting deeper than MAX_DEPTH and dotted keys of more than
+    MAX_KEY_PARTS parts, before tomllib sees them. Strings and comments are skipped; a bracket
+    counts whether it opens a value or a table header (a header adds at most 2)."""
+    depth, dots, line = 0, 0, 1
+    for token in _TOKEN.finditer(text):
+        kind = token.lastgroup
+        if kind == "nl":
+            line += 1
+            dots = 0
+        elif kind == "str":
+            line += token.group().count("\n")
+        elif kind == "open":
+            depth += 1
+            dots = 0
+            if depth > MAX_DEPTH:
+                raise ConfigError(path, f"arrays and inline tables are nested more than {MAX_DEPTH} deep", line)
+        elif kind == "close":
+            depth = max(0, depth - 1)
+            dots = 0
+        elif kind == "dot":
+            dots += 1
+            if dots >= MAX_KEY_PARTS:
+                raise ConfigError(path, f"a dotted key has more than {MAX_KEY_PARTS} parts", line)
+        elif kind == "brk":
+            dots = 0
 
 
 def _key_line(text: str, key: str) -> int | None:

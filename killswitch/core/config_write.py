@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tomllib
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -191,7 +190,7 @@ def _add_key(table: Table, key: str, value: Any) -> None:
 
 def _read(target: Path, shown: Path) -> tuple[str | None, int]:
     try:
-        raw = target.read_bytes()
+        raw = configmod.read_bounded(target)  # never hangs on a FIFO, never reads a huge file
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:
         return None, NEW_FILE_MODE
@@ -207,13 +206,9 @@ def _read(target: Path, shown: Path) -> tuple[str | None, int]:
 def _parse(text: str, path: Path) -> tomlkit.TOMLDocument:
     """Parse for editing, refusing what cannot be edited without damage."""
     try:
-        tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
-        try:
-            configmod.parse(text, path)  # the same failure, worded with its line
-        except ConfigError as exc:
-            raise ConfigError(path, f"{exc.detail}; not saved, fix it in a text editor", exc.line) from None
-        raise ConfigError(path, "not valid TOML; not saved, fix it in a text editor") from None  # pragma: no cover
+        configmod.parse_toml(text, path)  # bounded: size, nesting, dotted keys; the line of a failure
+    except ConfigError as exc:
+        raise ConfigError(path, f"{exc.detail}; not saved, fix it in a text editor", exc.line) from None
     try:
         doc = tomlkit.parse(text)
     except ParseError as exc:

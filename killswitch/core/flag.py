@@ -10,6 +10,7 @@ from __future__ import annotations
 # `killswitch check` runs before agents. socket, tempfile and dataclasses cost ~15 ms together.
 import datetime as _dt
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Mapping
@@ -128,9 +129,10 @@ def _str_or_none(data: dict[str, Any] | None, key: str) -> str | None:
 
 
 def exists(path: Path | str) -> bool:
-    """Fail closed: only a confirmed absence means "not stopped"."""
+    """Fail closed: only a confirmed absence means "not stopped". A symlink at the path — even a
+    dangling one — is something there, so it means stopped (lstat, not stat)."""
     try:
-        os.stat(path)
+        os.lstat(path)
     except FileNotFoundError:
         return False
     except NotADirectoryError:
@@ -140,16 +142,36 @@ def exists(path: Path | str) -> bool:
     return True
 
 
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
 def read_flag(path: Path | str) -> FlagReading:
+    """What the flag says. Never follows a symlink at the path (a link means stopped, with a
+    problem), never blocks on a FIFO or a device planted there, reads at most 64 KiB."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(65536)
+        fd = os.open(path, _READ_FLAGS)
     except FileNotFoundError:
         return FlagReading(stopped=False)
     except NotADirectoryError:
         return FlagReading(stopped=False)
     except OSError as exc:
+        if os.path.islink(path):
+            return FlagReading(stopped=True, problem=f"cannot read {path}: it is a symbolic link, not a flag "
+                               "written by killswitch")
         return FlagReading(stopped=True, problem=f"cannot read {path}: {exc.strerror or exc}")
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return FlagReading(stopped=True, problem=f"cannot read {path}: it is not a regular file")
+        raw = b""
+        while len(raw) < 65536:
+            chunk = os.read(fd, 65536 - len(raw))
+            if not chunk:
+                break
+            raw += chunk
+    except OSError as exc:
+        return FlagReading(stopped=True, problem=f"cannot read {path}: {exc.strerror or exc}")
+    finally:
+        os.close(fd)
     if not raw.strip():
         return FlagReading(stopped=True, problem="the flag file is empty")
     import json
@@ -164,17 +186,28 @@ def read_flag(path: Path | str) -> FlagReading:
 
 
 def write_flag(path: Path | str, data: Mapping[str, Any]) -> None:
-    """Atomically replace the flag: temp file in the same directory, fsync, rename."""
+    """Atomically replace the flag: temp file in the same directory, fsync, rename.
+
+    Never through a symlink: a link at the path is replaced by the flag, its target untouched. A
+    directory where others could remove the flag is said on stderr (the flag is written anyway: a
+    stop is never skipped). Temp files left by writers killed mid-write are removed afterwards.
+    """
     import json
 
-    from killswitch.core.atomic import replace_file
+    from killswitch.core import atomic
 
     payload = (json.dumps(dict(data), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-    replace_file(path, payload, mode=0o644)
+    directory = Path(path).parent
+    atomic.make_dirs(directory)
+    problem = atomic.flag_dir_problem(directory)
+    if problem:
+        atomic.warn(problem)
+    atomic.replace_file(path, payload, mode=0o644)
 
 
 def clear_flag(path: Path | str) -> bool:
-    """Remove the flag. True if a flag was there."""
+    """Remove the flag. True if a flag was there. A symlink there is removed itself, never its
+    target (unlink never follows)."""
     try:
         os.unlink(path)
     except FileNotFoundError:

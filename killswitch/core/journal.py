@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import os
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any, Callable, Iterable, NamedTuple
 
@@ -113,7 +114,8 @@ class Journal:
         if not self.path.exists() and not create:
             raise JournalError(self.path, "missing", "no journal yet (no pause has been recorded)")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _private_dir(self.path.parent)
+            _private_files(self.path)
             db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise self._error(exc) from None
@@ -145,6 +147,7 @@ class Journal:
         target = self.path.with_name(f"{self.path.name}.schema{version}.bak")
         if target.exists():
             target = self.path.with_name(f"{self.path.name}.schema{version}.{self.clock():%Y%m%d%H%M%S}.bak")
+        _create_private(target)  # SQLite would create it 0644
         copy = sqlite3.connect(target)
         try:
             self._db.backup(copy)
@@ -294,8 +297,10 @@ class Journal:
         for source in sources:
             try:
                 with open(source, "rb") as handle:
-                    inode = os.fstat(handle.fileno()).st_ino
-                    added += self._ingest_one(str(source), inode, handle)
+                    st = os.fstat(handle.fileno())
+                    if Path(source).name == events_log.EVENTS_FILE:
+                        _tighten(handle.fileno(), st)  # ours, maybe written 0644 by an older version
+                    added += self._ingest_one(str(source), st.st_ino, handle)
             except OSError:
                 continue
         return added
@@ -383,6 +388,56 @@ class Journal:
             return count
 
         return self._run(work, write=True)
+
+
+def _private_dir(directory: Path) -> None:
+    from killswitch.core.atomic import private_dir
+
+    private_dir(directory)
+
+
+def _create_private(path: Path) -> None:
+    """Create `path` empty and 0600 unless something is there already (never through a symlink)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+                         | getattr(os, "O_CLOEXEC", 0), 0o600))
+    except FileExistsError:
+        pass
+
+
+def _tighten(fd: int, st: os.stat_result) -> None:
+    """A file of ours that others may read becomes 0600, silently."""
+    if os.name == "posix" and st.st_uid == os.geteuid() and stat.S_IMODE(st.st_mode) & 0o077:
+        try:
+            os.fchmod(fd, 0o600)
+        except OSError:
+            pass
+
+
+def _private_files(path: Path) -> None:
+    """The journal is created 0600 (SQLite gives its -wal and -shm files the same mode); a journal,
+    -wal, -shm or backup left too open by an older version is tightened. Contents are untouched."""
+    if not path.exists():
+        if path.parent.is_dir():
+            _create_private(path)  # an empty file is an empty database to SQLite
+        return
+    try:
+        names = [n for n in os.listdir(path.parent) if n == path.name or (
+            n.startswith(path.name) and (n.endswith(("-wal", "-shm", "-journal", ".bak"))))]
+    except OSError:
+        return
+    for name in names:
+        try:
+            fd = os.open(path.parent / name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                         | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode):
+                _tighten(fd, st)
+        finally:
+            os.close(fd)
 
 
 def _assemble(rows: list[tuple], events: list[tuple]) -> list[Pause]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import stat
 import time
 from pathlib import Path
+
+from killswitch.core import atomic
 
 try:
     import fcntl
@@ -33,10 +36,14 @@ class EngineLock:
             self._depth = 1
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            atomic.private_dir(self.path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
         except OSError as exc:
             raise LockTimeout(f"cannot open the lock {self.path}: {exc.strerror or exc}") from None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+            os.close(fd)  # someone else's file: holding it would let them hold us up
+            raise LockTimeout(f"the lock {self.path} is not a file of yours; not using it")
         deadline = time.monotonic() + self.timeout
         while True:
             try:

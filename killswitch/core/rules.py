@@ -1,26 +1,30 @@
-"""Process rules: which processes a stop freezes or terminates, and the checks that refuse bad ones."""
+"""Process rules: which processes a stop freezes or terminates, and the checks that refuse bad ones.
+
+`cmdline` patterns are compiled with RE2 (the google-re2 package), which matches in time linear in
+the command line's length whatever the pattern: no pattern can make a stop hang, so none is timed.
+RE2 is imported only when a rule has a `cmdline` (a cold stop without one never loads it). What RE2
+cannot do (back-references, look-around, ...) is refused with the construct named, and so is the one
+Python spelling RE2 reads differently (`x{,3}`).
+"""
 
 from __future__ import annotations
 
 import functools
 import re
-import time
 from typing import Any, NamedTuple
 
-try:  # Python 3.11+: the parser moved; sre_parse still works but warns.
-    import re._constants as _sre_const  # type: ignore[import-not-found]
-    import re._parser as _sre_parse  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - older layouts
-    import sre_constants as _sre_const  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
-
 ACTIONS = ("suspend", "terminate")
-MAX_PATTERN = 512
-# Only this much of a command line is searched: bounds the cost of any accepted pattern.
-# Agents name themselves near the start; a 10 kB Java classpath need not be searched.
+MAX_PATTERN = 512  # characters of one cmdline pattern
+# RE2 instructions one compiled pattern may have. Matching costs at most about (command-line length
+# x instructions); ordinary patterns have 10-200, a 512-character literal ~520. What goes past it:
+# big counted repeats (`.{1,500}`, `(x{1,30}){1,30}`) and Unicode classes (`\pL`).
+MAX_PROGRAM = 1000
+# Memory for one compiled pattern (its program and its DFA cache): 256 rules stay under 64 MiB.
+RE2_MAX_MEM = 256 * 1024
+# Only this much of a command line is searched. RE2 needs no such bound to finish, but it keeps a
+# stop's matching work fixed (rules x processes x 1 kB, however long a 10 kB Java classpath is), and
+# what a rule matched before RE2 it matches now. Agents name themselves near the start.
 CMDLINE_SEARCH_LIMIT = 1024
-# Worst time one accepted pattern may take on a hostile command line of that length.
-PROBE_BUDGET = 0.010
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
@@ -38,7 +42,7 @@ class Rule(NamedTuple):
     cmdline: str | None = None
     env: str | None = None
     action: str = "suspend"
-    regex: re.Pattern[str] | None = None
+    regex: Any = None  # the compiled cmdline pattern (an RE2 regexp: `.search(text)`, `.programsize`)
 
     @property
     def env_key(self) -> str | None:
@@ -54,7 +58,7 @@ class Rule(NamedTuple):
         """All given criteria must hold. `environ` is only consulted for env rules."""
         if self.process is not None and self.process not in (name, exe_base):
             return False
-        if self.regex is not None and not self.regex.search(cmdline[:CMDLINE_SEARCH_LIMIT]):
+        if self.regex is not None and self.regex.search(_searched(cmdline)) is None:
             return False
         if self.env is not None:
             if environ is None or self.env_key not in environ:
@@ -62,6 +66,13 @@ class Rule(NamedTuple):
             if self.env_value is not None and environ[self.env_key] != self.env_value:
                 return False
         return True
+
+
+def _searched(cmdline: str) -> bytes:
+    """What a pattern searches: the first CMDLINE_SEARCH_LIMIT characters, as UTF-8 for RE2. Bytes
+    that are not UTF-8 (psutil hands them over as surrogate escapes) stay as they are: any program
+    can put them in its own argv, and they must not break the stop."""
+    return cmdline[:CMDLINE_SEARCH_LIMIT].encode("utf-8", "surrogateescape")
 
 
 def make_rule(raw: Any, index: int) -> Rule:
@@ -100,122 +111,149 @@ def make_rule(raw: Any, index: int) -> Rule:
 
 
 @functools.lru_cache(maxsize=256)
-def compile_safe_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a command-line pattern, refusing ones that are invalid or can backtrack for ages."""
+def compile_safe_regex(pattern: str) -> Any:
+    """Compile a `cmdline` pattern with RE2, refusing what it cannot match, what it would read
+    differently from Python's `re`, what is too big, and what matches every process."""
     if not pattern:
         raise RuleError("cmdline must not be empty (it would match every process)", "cmdline")
     if len(pattern) > MAX_PATTERN:
         raise RuleError(f"cmdline pattern is longer than {MAX_PATTERN} characters", "cmdline")
+    unsupported = python_only(pattern)
+    if unsupported:
+        raise RuleError(f"cmdline pattern {pattern!r} is refused: {unsupported}", "cmdline")
+    import re2  # here, not at the top: a stop without cmdline rules never loads it
+
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print every refused pattern on stderr
+    options.never_capture = True  # only "does it match" is asked: no groups to track
+    options.max_mem = RE2_MAX_MEM
     try:
-        parsed = _sre_parse.parse(pattern)
-        compiled = re.compile(pattern)
-    except re.error as exc:
-        raise RuleError(f"cmdline is not a valid regular expression: {exc}", "cmdline") from None
-    problem = _slow_construct(parsed, inside_repeat=False) or _too_many_wildcards(parsed) or _probe(compiled, pattern)
-    if problem:
-        raise RuleError(f"cmdline pattern {pattern!r} is refused: {problem}", "cmdline")
-    if compiled.search(""):
-        raise RuleError(f"cmdline pattern {pattern!r} matches an empty command line, so it would match every process",
-                        "cmdline")
+        compiled = re2.compile(pattern, options)
+    except re2.error as exc:
+        raise RuleError(f"cmdline pattern {pattern!r} is refused: {_re2_problem(exc)}", "cmdline") from None
+    if compiled.programsize > MAX_PROGRAM:
+        raise RuleError(f"cmdline pattern {pattern!r} is refused: it compiles to {compiled.programsize} RE2 "
+                        f"instructions, more than {MAX_PROGRAM} (big counted repeats like .{{1,500}} or "
+                        "Unicode classes like \\pL); make it simpler", "cmdline")
+    if compiled.search("") is not None:
+        raise RuleError(f"cmdline pattern {pattern!r} is refused: it matches an empty command line, so it would "
+                        "match every process", "cmdline")
     return compiled
 
 
-_REPEATS = {_sre_const.MAX_REPEAT, _sre_const.MIN_REPEAT}
-_POSSESSIVE = getattr(_sre_const, "POSSESSIVE_REPEAT", None)
+# Python `re` syntax RE2 does not have: (what, why / what to write instead).
+_GROUPS = (
+    ("(?<=", "look-behind (?<=...) is not supported"),
+    ("(?<!", "negative look-behind (?<!...) is not supported"),
+    ("(?=", "look-ahead (?=...) is not supported"),
+    ("(?!", "negative look-ahead (?!...) is not supported"),
+    ("(?P=", "a named back-reference (?P=name) is not supported"),
+    ("(?>", "an atomic group (?>...) is not supported (RE2 never backtracks: a plain group does the same)"),
+    ("(?(", "a conditional group (?(1)...|...) is not supported"),
+    ("(?#", "a comment group (?#...) is not supported"),
+)
+_FLAGS = {"x": "verbose mode (?x) is not supported: remove the flag, the spaces and the comments",
+          "a": "the ASCII flag (?a) is not supported (RE2's \\d, \\w, \\s and \\b are ASCII anyway)",
+          "u": "the flag (?u) is not supported: remove it", "L": "the locale flag (?L) is not supported"}
+_FLAG_GROUP = re.compile(r"\(\?([a-zA-Z]*)(?:-[a-zA-Z]*)?[:)]")
+_EMPTY_LOW = re.compile(r"\{,(\d*)\}")
+_COUNTED = re.compile(r"\{\d+(?:,\d*)?\}")
 
 
-def _slow_construct(parsed: Any, inside_repeat: bool) -> str | None:
-    """Find the shapes that make backtracking exponential: nested unbounded repeats,
-    alternations with a shared prefix under a repeat, and back-references."""
-    for op, av in parsed:
-        if op == _sre_const.GROUPREF or op == _sre_const.GROUPREF_EXISTS:
-            return "back-references are not allowed"
-        if op in _REPEATS or (_POSSESSIVE is not None and op == _POSSESSIVE):
-            low, high, body = av
-            unbounded = high == _sre_const.MAXREPEAT or high > 32
-            if unbounded and inside_repeat:
-                return "a repeated group contains an unbounded repeat (like (a+)+ or (.*a){20}), which can take forever"
-            found = _slow_construct(body, inside_repeat or high > 1)
-            if found:
-                return found
-        elif op == _sre_const.SUBPATTERN:
-            found = _slow_construct(av[-1], inside_repeat)
-            if found:
-                return found
-        elif op == _sre_const.BRANCH:
-            branches = av[1]
-            if inside_repeat and _branches_overlap(branches):
-                return "alternatives that can match the same text inside a repeat (like (a|ab)*) can take forever"
-            for branch in branches:
-                found = _slow_construct(branch, inside_repeat)
-                if found:
-                    return found
-        elif op in (_sre_const.ASSERT, _sre_const.ASSERT_NOT):
-            found = _slow_construct(av[1], inside_repeat)
-            if found:
-                return found
+def python_only(pattern: str) -> str | None:
+    """The first construct of Python's `re` that RE2 lacks or reads differently, described; else None.
+
+    Walks the pattern as RE2 reads it: escapes, character classes and \\Q...\\E are skipped whole."""
+    i, n = 0, len(pattern)
+    after_repeat = False
+    while i < n:
+        ch = pattern[i]
+        at = f"at character {i + 1}"
+        if ch == "\\":
+            nxt = pattern[i + 1:i + 2]
+            if nxt in "123456789" and nxt:
+                return f"the back-reference \\{nxt} {at} is not supported (RE2 matches in linear time, " \
+                       "which back-references rule out)"
+            if nxt == "Z":
+                return f"\\Z {at} is Python's end of text; RE2 writes it \\z"
+            if nxt in ("u", "U", "N"):
+                return f"the escape \\{nxt} {at} is not supported; write a character as \\x{{263A}}"
+            if nxt == "Q":
+                end = pattern.find("\\E", i + 2)
+                i = n if end < 0 else end + 2
+            else:
+                i += 2
+            after_repeat = False
+            continue
+        if ch == "[":
+            i = _class_end(pattern, i)
+            after_repeat = False
+            continue
+        if ch == "(" and pattern.startswith("(?", i):
+            for prefix, problem in _GROUPS:
+                if pattern.startswith(prefix, i):
+                    return f"{problem} ({at})"
+            flags = _FLAG_GROUP.match(pattern, i)
+            for flag in flags.group(0) if flags else "":
+                if flag in _FLAGS:
+                    return f"{_FLAGS[flag]} ({at})"
+        if ch == "{":
+            empty_low = _EMPTY_LOW.match(pattern, i)
+            if empty_low:
+                high = empty_low.group(1)
+                return (f"{empty_low.group(0)} {at} means 0 to {high or 'any number'} in Python but the literal text "
+                        f"{empty_low.group(0)!r} in RE2; write {{0,{high}}}")
+            counted = _COUNTED.match(pattern, i)
+            if counted:
+                i = counted.end()
+                if pattern.startswith("?", i):
+                    i += 1
+                after_repeat = True
+                continue
+        if ch in "*+?" and not after_repeat:
+            i += 1
+            if pattern.startswith("?", i):
+                i += 1
+            after_repeat = True
+            continue
+        if ch == "+" and after_repeat:
+            return f"the possessive repeat {pattern[max(0, i - 1):i + 1]!r} {at} is not supported (RE2 never " \
+                   "backtracks: drop the last '+')"
+        after_repeat = False
+        i += 1
     return None
 
 
-def _branches_overlap(branches: list[Any]) -> bool:
-    firsts: list[Any] = []
-    for branch in branches:
-        items = list(branch)
-        if not items:
-            return True
-        op, av = items[0]
-        if op != _sre_const.LITERAL:
-            return True  # a class, any-char or group first: assume it can overlap
-        if av in firsts:
-            return True
-        firsts.append(av)
-    return False
+def _class_end(pattern: str, start: int) -> int:
+    """The index just after the character class that opens at `start`."""
+    i = start + 1
+    if pattern.startswith("^", i):
+        i += 1
+    if pattern.startswith("]", i):
+        i += 1
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            i += 2
+        elif pattern.startswith("[:", i) and ":]" in pattern[i + 2:]:
+            i = pattern.index(":]", i + 2) + 2
+        elif pattern[i] == "]":
+            return i + 1
+        else:
+            i += 1
+    return i
 
 
-def _is_broad_repeat(op: Any, av: Any) -> bool:
-    """An unbounded repeat of anything but one literal character: `.*`, `[a-z]+`, `(ab)+`."""
-    if op not in _REPEATS and not (_POSSESSIVE is not None and op == _POSSESSIVE):
-        return False
-    low, high, body = av
-    if not (high == _sre_const.MAXREPEAT or high > 32):
-        return False
-    items = list(body)
-    return not (len(items) == 1 and items[0][0] == _sre_const.LITERAL)
-
-
-def _wildcards(parsed: Any) -> int:
-    """The most broad repeats one path through the pattern meets: each one multiplies the
-    backtracking (`a.*a.*a.*b` takes 47 s on 1 kB of "a")."""
-    total = 0
-    for op, av in parsed:
-        if _is_broad_repeat(op, av):
-            total += 1 + _wildcards(av[2])
-        elif op == _sre_const.SUBPATTERN:
-            total += _wildcards(av[-1])
-        elif op == _sre_const.BRANCH:
-            total += max((_wildcards(b) for b in av[1]), default=0)
-    return total
-
-
-def _too_many_wildcards(parsed: Any) -> str | None:
-    if _wildcards(parsed) > 1:
-        return ("more than one wildcard repeat (.*, [..]+, (..)+) in a row makes matching slow on long "
-                "command lines; keep one, or split it into two rules")
-    return None
-
-
-def _probe(compiled: re.Pattern[str], pattern: str) -> str | None:
-    """Time the pattern on hostile command lines made of its own characters."""
-    chars = sorted({c for c in pattern if c.isprintable()} | {"a", " ", "/"})
-    samples = [c * CMDLINE_SEARCH_LIMIT for c in chars]
-    samples.append(("".join(chars) * CMDLINE_SEARCH_LIMIT)[:CMDLINE_SEARCH_LIMIT])
-    started = time.perf_counter()
-    for sample in samples:
-        compiled.search(sample)
-        if time.perf_counter() - started > PROBE_BUDGET * 5:
-            break
-    elapsed = time.perf_counter() - started
-    if elapsed > PROBE_BUDGET * 5:
-        return (f"it took {elapsed * 1000:.0f} ms on a {CMDLINE_SEARCH_LIMIT}-character command line; "
-                "it would slow every stop")
-    return None
+def _re2_problem(exc: Exception) -> str:
+    """RE2's reason, in words."""
+    detail = exc.args[0] if exc.args else ""
+    if isinstance(detail, bytes):
+        detail = detail.decode("utf-8", "replace")
+    detail = str(detail)
+    if detail.startswith("invalid repetition size"):
+        return (f"{detail}: a counted repeat may be at most 1000, nested counted repeats multiplied together "
+                "too")
+    if detail.startswith("pattern too large"):
+        return "it is too big for RE2 to compile (big counted repeats or Unicode classes); make it simpler"
+    if detail.startswith("bad repetition operator"):
+        return f"{detail} (a repeat of a repeat, or a possessive repeat like a++, which RE2 does not have)"
+    return f"not a valid regular expression (RE2 syntax): {detail}"

@@ -3,7 +3,7 @@
 Config shape (config.py passes the table through as ``Config.extra["offday"]``)::
 
     [offday]
-    hosts = ["chatgpt.com", "claude.ai"]   # carried as given; validated by the hosts blocker
+    hosts = ["chatgpt.com", "claude.ai"]   # checked on load as the hosts blocker checks them (at most 1024)
     include_www = false                    # also block the www. form of each host (default false)
     early_end_limit = 1                    # early ends allowed per 30 days (0..100, default 1)
 
@@ -12,6 +12,7 @@ Config shape (config.py passes the table through as ``Config.extra["offday"]``):
     # date = "2026-12-25"    # or a one-off date (exactly one of weekly/date; a TOML date works too)
     # from = "16:00"         # optional window inside the day, HH:MM; both or neither
     # to = "17:00"           # `to` <= `from` crosses midnight: the window ends the next day
+                             # (at most 64 off-day rules)
 
 Time rules:
 - Every time is timezone-aware. The local zone is read at each call (``local_tz``: ``$TZ``, else
@@ -48,6 +49,10 @@ WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 RULE_KEYS = ("weekly", "date", "from", "to")
 DEFAULT_EARLY_END_LIMIT = 1
+# Bounds on [offday]. The windows of rules that overlap into one long run are each followed out to
+# HORIZON: 64 such rules take ~1.5 s to plan (one rule, ~20 ms). A real schedule has a few rules.
+MAX_RULES = 64
+MAX_HOSTS = 1024  # validating 1024 names takes ~30 ms
 HORIZON = dt.timedelta(days=370)  # how far a run of windows is followed
 LOOKAHEAD = dt.timedelta(days=366)  # how far `next_windows` looks (less: its runs get the same cut)
 SKIPS_FILE = "offday-skips.json"
@@ -166,6 +171,10 @@ def parse_offday(raw: Mapping[str, Any] | None, path: Path | str, text: str | No
     hosts = raw.get("hosts", [])
     if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
         raise ConfigError(path, 'offday.hosts must be a list of host names like ["chatgpt.com"]', _line(text, "hosts"))
+    if len(hosts) > MAX_HOSTS:
+        raise ConfigError(path, f"offday.hosts has {len(hosts)} names; at most {MAX_HOSTS} are allowed",
+                          _line(text, "hosts"))
+    check_hosts(hosts, path, text)
     www = raw.get("include_www", False)
     if not isinstance(www, bool):
         raise ConfigError(path, "offday.include_www must be true or false", _line(text, "include_www"))
@@ -176,6 +185,10 @@ def parse_offday(raw: Mapping[str, Any] | None, path: Path | str, text: str | No
     raw_rules = raw.get("rules", [])
     if not isinstance(raw_rules, list):
         raise ConfigError(path, "offday.rules must be an array of tables ([[offday.rules]])", _line(text, "rules"))
+    if len(raw_rules) > MAX_RULES:
+        where = _line(text, None, _RULES_HEADER, MAX_RULES) or _line(text, "rules")
+        raise ConfigError(path, f"{len(raw_rules)} off-day rules; at most {MAX_RULES} are allowed (this is rule "
+                                f"{MAX_RULES + 1})", where)
     rules = []
     for index, item in enumerate(raw_rules):
         try:
@@ -186,13 +199,29 @@ def parse_offday(raw: Mapping[str, Any] | None, path: Path | str, text: str | No
     return OffdaySettings(tuple(rules), tuple(hosts), www, limit)
 
 
+def check_hosts(hosts: list[Any], path: Path | str, text: str | None = None) -> None:
+    """`[offday] hosts` checked as the hosts blocker will check them (core/hosts.py); a bad name is
+    refused here, with its line, rather than on the day the block should begin."""
+    if not hosts:
+        return
+    import socket
+
+    from killswitch.core.hosts import HostError, validate_hosts
+
+    try:
+        validate_hosts(hosts, reserved=(socket.gethostname(),))
+    except HostError as exc:
+        line = _item_line(text, "hosts", exc.index) if exc.index is not None else None
+        raise ConfigError(Path(path), f"offday.{exc}", line or _line(text, "hosts")) from None
+
+
 def load_offday(path: Path | str) -> OffdaySettings:
     """config.toml's off-day settings; the whole file is checked. Raises ConfigError."""
     path = Path(path)
     raw = (_config.load(path).extra or {}).get("offday")
     try:
-        text = path.read_text(encoding="utf-8") if raw is not None else None
-    except (OSError, UnicodeDecodeError):
+        text = _config.read_bounded(path).decode("utf-8") if raw is not None else None
+    except (OSError, UnicodeDecodeError, ConfigError):  # changed since: the lines are only for the message
         text = None
     return parse_offday(raw, path, text)
 
@@ -203,6 +232,11 @@ _OFFDAY_HEADER = re.compile(r"^[ \t]*\[[ \t]*offday[ \t]*\]", re.M)
 
 def _line(text: str | None, key: str | None, header: re.Pattern = _OFFDAY_HEADER, index: int = 0) -> int | None:
     """The line of `key` in the index-th table whose header matches, else of that header."""
+    at = _offset(text, key, header, index)
+    return None if at is None else text.count("\n", 0, at) + 1
+
+
+def _offset(text: str | None, key: str | None, header: re.Pattern = _OFFDAY_HEADER, index: int = 0) -> int | None:
     starts = [m.start() for m in header.finditer(text or "")]
     if index >= len(starts):
         return None
@@ -210,7 +244,30 @@ def _line(text: str | None, key: str | None, header: re.Pattern = _OFFDAY_HEADER
     following = re.compile(r"^[ \t]*\[", re.M).search(text, begin + 1)
     end = following.start() if following else len(text)
     found = re.compile(rf"^[ \t]*{re.escape(key)}[ \t]*=", re.M).search(text, begin, end) if key else None
-    return text.count("\n", 0, found.start() if found else begin) + 1
+    return found.start() if found else begin
+
+
+def _item_line(text: str | None, key: str, index: int) -> int | None:
+    """The line of the index-th string in the array `key = [...]` of [offday] (arrays span lines)."""
+    start = _offset(text, key)
+    if start is None or not text[start:start + 200].lstrip(" \t").startswith(key):
+        return None
+    line, depth, seen = text.count("\n", 0, start) + 1, 0, 0
+    for token in _config._TOKEN.finditer(text, start):
+        kind = token.lastgroup
+        if kind == "open":
+            depth += 1
+        elif kind == "close":
+            depth -= 1
+            if depth <= 0:
+                return None
+        elif kind == "str" and depth == 1:
+            if seen == index:
+                return line
+            seen += 1
+        if kind == "nl" or kind == "str":
+            line += token.group().count("\n")
+    return None
 
 
 # ---------------------------------------------------------------------- the windows

@@ -91,7 +91,7 @@ def _load_libc() -> Any:
 def _stat_key(path: Path) -> tuple[Any, ...] | None:
     """What the poll backend compares between checks: None = absent, else identity and size."""
     try:
-        st = os.stat(path)
+        st = os.lstat(path)  # a symlink at the flag path is a flag (readers use lstat too)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:  # fail closed: present, but we cannot look at it

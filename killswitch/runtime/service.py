@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import struct
 import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from killswitch.core.atomic import remove_stale_temps, user_name, warn
 from killswitch.core.paths import Paths, ensure_dir
 from killswitch.runtime.engine import Engine
 
@@ -25,9 +27,24 @@ class NoService(Exception):
 
 
 def request(paths: Paths, payload: dict[str, Any], timeout: float = 3.0) -> dict[str, Any]:
+    """Hand `payload` to the running engine and return its answer.
+
+    Only an engine of ours is asked: the socket file must be a socket we own, and the process
+    listening on it must be ours (SO_PEERCRED) — checked before anything is sent. Anything else is
+    NoService (said on stderr when it is someone else's), so the caller does the work itself: a
+    foreign socket can never swallow a stop.
+    """
     path = str(paths.socket_file)
-    if not os.path.exists(path):
-        raise NoService("no running killswitch")
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise NoService("no running killswitch") from None
+    except OSError as exc:
+        raise NoService(f"cannot look at {path} ({exc.strerror or exc})") from None
+    if not stat.S_ISSOCK(st.st_mode):
+        _ignore(path, "it is not a socket")
+    if st.st_uid != os.geteuid():
+        _ignore(path, f"it belongs to {user_name(st.st_uid)}, not to you")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -35,6 +52,9 @@ def request(paths: Paths, payload: dict[str, Any], timeout: float = 3.0) -> dict
             sock.connect(path)
         except OSError as exc:
             raise NoService(f"the running killswitch did not answer ({exc.strerror or exc})") from None
+        peer = _peer_uid(sock)
+        if peer is not None and peer != os.geteuid():
+            _ignore(path, f"it is served by {user_name(peer)}, not by you")
         sock.sendall(json.dumps(payload).encode() + b"\n")
         data = b""
         while not data.endswith(b"\n"):
@@ -53,6 +73,20 @@ def request(paths: Paths, payload: dict[str, Any], timeout: float = 3.0) -> dict
     if not isinstance(reply, dict):
         raise NoService("the running killswitch sent a garbled answer")
     return reply
+
+
+def _ignore(path: str, why: str) -> None:
+    warn(f"ignoring the engine socket {path}: {why}; nothing was sent to it, the work is done here instead")
+    raise NoService(f"{path} is not your killswitch ({why})")
+
+
+def _peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process at the other end of a connected Unix socket; None where the OS does
+    not say (there the 0700 directory is the guard)."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return None
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[1]
 
 
 class Service:
@@ -80,6 +114,10 @@ class Service:
         self._closing = threading.Event()
 
     def start(self) -> None:
+        # The engine starts: temp files of writers killed mid-write (kill -9) go now.
+        for directory, names in ((self.paths.flag.parent, (self.paths.flag.name,)), (self.paths.state_dir, None),
+                                 (self.paths.data_dir, None), (self.paths.config_dir, None)):
+            remove_stale_temps(directory, names)
         ensure_dir(self.paths.runtime_dir)
         path = self.paths.socket_file
         if len(os.fsencode(str(path))) >= 104:
@@ -258,16 +296,23 @@ def _same_user(conn: socket.socket) -> bool:
 
 
 def _remove_stale(path: Path) -> None:
-    """A socket left by a crashed engine is removed; a live one means we are not alone."""
-    if not path.exists():
+    """A socket left by a crashed engine is removed; so is one served by someone else (it can only
+    be there through root: the directory is ours and 0700). A live one of ours means we are not
+    alone."""
+    if not os.path.lexists(path):
         return
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     probe.settimeout(0.5)
     try:
         probe.connect(str(path))
+        peer = _peer_uid(probe)
     except OSError:
         path.unlink(missing_ok=True)
         return
     finally:
         probe.close()
+    if peer is not None and peer != os.geteuid():
+        warn(f"removing the engine socket {path}: it is served by {user_name(peer)}, not by you")
+        path.unlink(missing_ok=True)
+        return
     raise OSError(f"another killswitch is already serving on {path}")

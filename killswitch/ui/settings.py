@@ -4,7 +4,6 @@ box in `rules_editor`), read from config.toml and saved through config_write, wh
 
 from __future__ import annotations
 
-import tomllib
 from typing import Any, Callable, NamedTuple
 
 from killswitch.core import config as configmod
@@ -34,14 +33,14 @@ def _load(path) -> _Loaded:
     except ConfigError as exc:
         problem = str(exc)
     try:
-        text = path.read_text("utf-8")
+        text = configmod.read_bounded(path).decode("utf-8")
     except FileNotFoundError:
         text = configmod.DEFAULT_CONFIG
-    except (OSError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError, configmod.ConfigError):
         return _Loaded(configmod.DEFAULT_HOTKEY, 10, 14, [], problem, False)
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+        data = configmod.parse_toml(text, path)  # bounded: hostile nesting cannot crash the dialog
+    except configmod.ConfigError:
         return _Loaded(configmod.DEFAULT_HOTKEY, 10, 14, [], problem, False)
     raw_rules = data.get("rules", [])
     rules = [dict(r) for r in raw_rules if isinstance(r, dict)] if isinstance(raw_rules, list) else []
