@@ -242,3 +242,28 @@ def test_with_an_engine_running_a_removed_flag_or_record_is_caught(home, agents)
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=20)
+
+
+def test_a_process_holding_the_engine_lock_delays_neither_the_flag_nor_a_resume(home, agents):
+    import fcntl
+
+    write_config(home, rule_for(agents.marker))
+    agent = agents.spawn()
+    home.runtime_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    holder = os.open(home.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # a same-user process sits on the lock
+    try:
+        stop = subprocess.Popen([sys.executable, "-m", "killswitch", "stop"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        wait_for(home.flag.exists, timeout=2, message="the flag, written before the lock is waited for")
+        assert stop.poll() is None  # still waiting for the lock to record what it froze
+        _, err = stop.communicate(timeout=30)
+        assert "Traceback" not in err and "without it" in err
+        assert wait_state(agent.pid, "T") == "T"
+        resume = subprocess.run([sys.executable, "-m", "killswitch", "resume", "--yes"], capture_output=True,
+                                text=True, timeout=30, stdin=subprocess.DEVNULL)
+        assert resume.returncode == 0 and "Traceback" not in resume.stderr, resume.stderr
+        assert "note:" in resume.stderr and not home.flag.exists()
+        assert wait_state(agent.pid, "SR") in ("S", "R")
+    finally:
+        os.close(holder)

@@ -240,6 +240,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         print(json.dumps(reply, indent=2))
     else:
         print(f"Resumed. Continued {len(reply.get('continued', []))} process(es).")
+        for line in reply.get("notes", []):
+            err(f"note: {line}")
         for line in reply.get("errors", []):
             err(line)
     if not exists(paths.flag):

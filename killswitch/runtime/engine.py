@@ -61,6 +61,7 @@ class ResumeReport:
         self.continued: list[control.Record] = []
         self.gone: list[control.Record] = []
         self.errors: list[str] = []
+        self.notes: list[str] = []  # worth saying, not a failure (the lock was busy)
 
     @property
     def ok(self) -> bool:
@@ -74,6 +75,7 @@ class ResumeReport:
             "continued": [r.to_json() for r in self.continued],
             "gone": [r.to_json() for r in self.gone],
             "errors": self.errors,
+            "notes": self.notes,
         }
 
 
@@ -212,12 +214,7 @@ class Engine:
                 for target in warm.targets:
                     signaller.act(target, warm.handles.get(target.pid))
             self._write_flag(report, reason, message, until, replace_flag)
-            locked = True
-            try:
-                self._lock.acquire()
-            except LockTimeout as exc:
-                report.errors.append(f"{exc}; stopping without it")
-                locked = False
+            locked = self._acquire(report.errors, "stopping")
             try:
                 if pids is not None:
                     self._apply_rules(signaller, report, pids)
@@ -279,6 +276,16 @@ class Engine:
             for handle in signaller.handles.values():
                 handle.close()
         return found
+
+    def _acquire(self, errors: list[str], doing: str) -> bool:
+        """The engine lock, or a note that we go on without it: a lock another process holds never
+        blocks a stop or a resume (the flag is atomic; only the record could race)."""
+        try:
+            self._lock.acquire()
+        except LockTimeout as exc:
+            errors.append(f"{exc}; {doing} without it")
+            return False
+        return True
 
     def reap(self, report: StopReport) -> None:
         """SIGKILL what SIGTERM did not end within the grace period. Blocks up to that period, so
@@ -357,12 +364,7 @@ class Engine:
         this way (it ends at its end time, or early at a cost) unless `allow_offday`."""
         report = ResumeReport()
         with self._mutex:
-            locked = True
-            try:
-                self._lock.acquire()
-            except LockTimeout as exc:
-                report.errors.append(f"{exc}; resuming without it")
-                locked = False
+            locked = self._acquire(report.notes, "resuming")
             try:
                 reading = self.reading()
                 now = self.clock()
