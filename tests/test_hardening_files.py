@@ -635,3 +635,26 @@ def test_an_event_line_is_bounded_and_still_an_event(home):
     assert many[1] == "many" and many[2]["truncated"] is True
     assert small[2] == {"note": "short"}
     assert not events.append(home.data_dir, "unserialisable", now, thing=object())  # never raises
+
+
+def test_the_default_config_and_the_log_are_private(home):
+    from killswitch.core import config
+    from killswitch.ui.process import setup_logging
+
+    assert config.ensure_default(home.config_file)
+    assert stat.S_IMODE(home.config_file.stat().st_mode) == 0o600
+    log_file = home.state_dir / "killswitch.log"
+    home.state_dir.mkdir(parents=True, exist_ok=True)
+    log_file.write_text("from an older version\n")
+    log_file.chmod(0o644)
+    import logging
+
+    logger = logging.getLogger("killswitch")
+    before = list(logger.handlers)
+    setup_logging(home)
+    try:
+        assert stat.S_IMODE(log_file.stat().st_mode) == 0o600
+    finally:
+        for handler in [h for h in logger.handlers if h not in before]:
+            logger.removeHandler(handler)
+            handler.close()

@@ -104,8 +104,9 @@ class Config(NamedTuple):
 def ensure_default(path: Path) -> bool:
     """Write the commented default config if there is none. Never touches an existing file."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Private like everything killswitch keeps; O_EXCL|O_NOFOLLOW: never through a planted link.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
         return False
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

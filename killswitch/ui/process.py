@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import sys
@@ -71,8 +72,10 @@ def setup_logging(paths: Paths) -> None:
 
     try:
         ensure_dir(paths.state_dir)
-        handler: logging.Handler = RotatingFileHandler(paths.state_dir / "killswitch.log", maxBytes=1 << 20,
-                                                       backupCount=2)
+        log_file = paths.state_dir / "killswitch.log"
+        os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600))  # private
+        os.chmod(log_file, 0o600)  # also one an older version left readable
+        handler: logging.Handler = RotatingFileHandler(log_file, maxBytes=1 << 20, backupCount=2)
     except OSError:
         handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
