@@ -509,6 +509,7 @@ def test_helper_install_dry_run_then_real_then_uninstall(tmp_path):
         "usr/local/sbin/killswitch-hosts-helper": 0o755, "etc/sudoers.d/killswitch-hosts": 0o440,
         "etc/systemd/system/killswitch-hosts.service": 0o644, "etc/systemd/system/killswitch-hosts.timer": 0o644,
         "etc/systemd/system/killswitch-hosts-resume.service": 0o644,
+        "var/lib/killswitch/helper-files.json": 0o644,
         **{f"usr/local/lib/killswitch-helper/killswitch/{m}": 0o644 for m in helper_install.HELPER_MODULES},
     }
     found = {str(p.relative_to(root)): stat.S_IMODE(p.stat().st_mode) for p in root.rglob("*") if p.is_file()}
@@ -620,3 +621,24 @@ def test_bind_mounted_etc_hosts_in_a_private_namespace_is_written_in_place(tmp_p
     events = [json.loads(line)["event"]
               for line in (tmp_path / "state" / "hosts-events.jsonl").read_text().splitlines()]
     assert events == ["apply", "clear"]
+
+
+def test_helper_status_checks_the_installed_copy_against_the_recorded_hashes(tmp_path):
+    root = tmp_path / "root"
+    assert ks("helper", "install", "--root", str(root), "--user", "root").returncode == 0
+    record = json.loads((root / "var/lib/killswitch/helper-files.json").read_text())
+    assert "/usr/local/sbin/killswitch-hosts-helper" in record["files"] and record["installed_by"]
+    ok = ks("helper", "status", "--root", str(root), "--state-dir", str(tmp_path / "st"))
+    assert ok.returncode == 0 and "matches the hashes" in ok.stdout, ok.stderr
+    # Someone edits the root-owned copy (here: this test, as root): status says so and exits 1.
+    copied = root / "usr/local/lib/killswitch-helper/killswitch/helper/root.py"
+    copied.write_text(copied.read_text() + "\n# an edit\n")
+    bad = ks("helper", "status", "--root", str(root), "--state-dir", str(tmp_path / "st"), "--json")
+    report = json.loads(bad.stdout)
+    assert bad.returncode == 1 and report["integrity"] == "changed"
+    assert any("root.py differs" in p for p in report["integrity_problems"])
+    copied.chmod(0o666)
+    text = ks("helper", "status", "--root", str(root), "--state-dir", str(tmp_path / "st"))
+    assert text.returncode == 1 and "not root's alone" in text.stderr and "mode 0666" in text.stderr
+    assert ks("helper", "uninstall", "--root", str(root)).returncode == 0
+    assert not (root / "var/lib/killswitch/helper-files.json").exists()

@@ -215,15 +215,22 @@ def run_helper(args: argparse.Namespace) -> int:
         state, reason = helper_client.availability(args.root)
         helper = hh.Helper(args.hosts_file or writer.SYSTEM_HOSTS, args.state_dir or hh.STATE_DIR)
         status = helper.status()
+        integrity, problems = helper_install.verify(args.root)
+        code = Exit.FAILED if integrity == "changed" else Exit.OK
         if args.json:
-            print(json.dumps({"availability": state, "reason": reason, **status}, indent=2))
-            return Exit.OK
+            print(json.dumps({"availability": state, "reason": reason, "integrity": integrity,
+                              "integrity_problems": problems, **status}, indent=2))
+            return code
         word = {"ok": "available", "warn": "available, with a caveat", "unavailable": "UNAVAILABLE"}[state]
         print(f"Hosts blocking: {word} ({reason}).")
         if state == "unavailable":
             print("Process blocking still works.")
+        if integrity == "ok":
+            print("The installed helper matches the hashes recorded when it was installed.")
+        for problem in problems:
+            err(f"the installed helper was changed: {problem}")
         print(describe_status(status))
-        return Exit.OK
+        return code
     if args.root == Path("/") and not args.dry_run and os.geteuid() != 0:
         err(f"the helper {args.helper_action} needs root: sudo killswitch helper {args.helper_action}")
         return Exit.USAGE

@@ -5,6 +5,8 @@ the templates in `resources/helper/`. Nothing here is copied; nothing here runs 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -13,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from killswitch import __version__
 from killswitch.core import hosts as core
 from killswitch.helper import root as hh
 from killswitch.platform import hosts_writer as writer
@@ -22,6 +25,8 @@ HELPER_MODULES = ("__init__.py", "core/__init__.py", "core/atomic.py", "core/hos
                   "platform/hosts_writer.py", "helper/__init__.py", "helper/root.py")
 UNITS = ("killswitch-hosts.service", "killswitch-hosts.timer", "killswitch-hosts-resume.service")
 SUDOERS = Path("/etc/sudoers.d/killswitch-hosts")
+# What install wrote, with hashes: `helper status` checks the root-owned copy against it.
+RECORD = hh.STATE_DIR / "helper-files.json"
 
 
 @dataclass
@@ -133,6 +138,12 @@ def install(root: Path, user: str | None, dry_run: bool) -> list[str]:
         if os.geteuid() == 0:
             os.chown(p.path, 0, 0)
     _makedirs(root / hh.STATE_DIR.relative_to("/"))
+    record = {"version": 1, "installed_by": hh.caller(), "killswitch": __version__,
+              "files": {"/" + str(p.path.relative_to(root)): hashlib.sha256(p.data).hexdigest() for p in plan}}
+    replace_file(root / RECORD.relative_to("/"), (json.dumps(record, indent=2, sort_keys=True) + "\n").encode(),
+                 mode=0o644)
+    out.append(f"recorded the hashes of the {len(plan)} installed files in {root / RECORD.relative_to('/')} "
+               "(`killswitch helper status` checks them)")
     if root == Path("/"):
         problem = _systemctl("daemon-reload") or _systemctl("enable", "--now", "killswitch-hosts.timer") \
             or _systemctl("enable", "killswitch-hosts-resume.service")
@@ -151,7 +162,7 @@ def uninstall(root: Path, dry_run: bool, hosts_file: Path | None, state_dir: Pat
         out.append(helper.clear().message)
     if root == Path("/") and not dry_run:
         _systemctl("disable", "--now", "killswitch-hosts.timer", "killswitch-hosts-resume.service")
-    paths = [root / hh.HELPER.relative_to("/"), root / SUDOERS.relative_to("/")]
+    paths = [root / hh.HELPER.relative_to("/"), root / SUDOERS.relative_to("/"), root / RECORD.relative_to("/")]
     paths += [root / hh.UNIT_DIR.relative_to("/") / unit for unit in UNITS]
     for path in paths + [root / hh.LIB_DIR.relative_to("/")]:
         if not path.exists():
@@ -164,3 +175,31 @@ def uninstall(root: Path, dry_run: bool, hosts_file: Path | None, state_dir: Pat
     return out
 
 
+def verify(root: Path = Path("/")) -> tuple[str, list[str]]:
+    """Is the installed helper what install wrote? ("ok" | "changed" | "not installed", problems):
+    each recorded file must exist, hash as recorded, and belong to root with nobody else able to
+    write it (the helper runs as root: a file someone else could edit would be theirs to run)."""
+    record_path = root / RECORD.relative_to("/")
+    try:
+        record = json.loads(record_path.read_text("utf-8"))
+        files = dict(record["files"])
+    except FileNotFoundError:
+        installed = (root / hh.HELPER.relative_to("/")).exists()
+        return ("changed", [f"{record_path} is missing: reinstall with `sudo killswitch helper install`"]) \
+            if installed else ("not installed", [])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return "changed", [f"{record_path} is unreadable ({exc}): reinstall with `sudo killswitch helper install`"]
+    problems = []
+    for name, digest in sorted(files.items()):
+        path = root / name.lstrip("/")
+        try:
+            st = os.lstat(path)
+            data = path.read_bytes()
+        except OSError as exc:
+            problems.append(f"{path}: {exc.strerror or exc}")
+            continue
+        if hashlib.sha256(data).hexdigest() != digest:
+            problems.append(f"{path} differs from what was installed")
+        if (os.geteuid() == 0 and st.st_uid != 0) or st.st_mode & 0o022:
+            problems.append(f"{path} is not root's alone (owner uid {st.st_uid}, mode {st.st_mode & 0o7777:04o})")
+    return ("changed" if problems else "ok"), problems
