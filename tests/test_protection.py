@@ -5,6 +5,7 @@ Tested as a hostile agent behaves: renaming itself, imitating a login shell, hid
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pty
@@ -18,6 +19,20 @@ from killswitch.platform import procfs
 from killswitch.runtime.engine import Engine
 from tests.helpers.processes import rule_for, write_config
 from tests.helpers.waiting import proc_state, wait_for, wait_state
+
+
+@contextlib.contextmanager
+def serving(*args: str):
+    """`killswitch serve` as the user service runs it, until the test is done with it."""
+    serve = subprocess.Popen([sys.executable, "-m", "killswitch", "serve", *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert "serving" in serve.stdout.readline()
+        yield serve
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=20)
+
 
 RENAME = """
 import ctypes, sys, time
@@ -156,40 +171,38 @@ def test_a_watchdog_that_keeps_continuing_a_frozen_agent_is_found_and_held(home,
                              start_new_session=True)
     agents.procs.append(agent)
     watchdog = int(wait_for(lambda: pidfile.exists() and pidfile.read_text(), message="the watchdog's pid"))
-    serve = subprocess.Popen([sys.executable, "-m", "killswitch", "serve", "--refresh", "0.2"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert "serving" in serve.stdout.readline()
-        assert procfs.read_stat(watchdog)[2] != agent.pid  # not the agent's child: not in its tree
-        stop = subprocess.run([sys.executable, "-m", "killswitch", "stop"], capture_output=True, text=True,
-                              timeout=60)
-        assert stop.returncode == 0, stop.stderr
-        assert wait_state(watchdog, "T") == "T"  # found by what it shares with the agent, and held
-        for _ in range(20):  # the agent stays frozen: nothing continues it any more
-            assert wait_state(agent.pid, "T") == "T"
-        events_log = home.data_dir / "events.jsonl"
-        wait_for(lambda: events_log.exists() and '"stop-escape"' in events_log.read_text(),
-                 message="the escape to be recorded")
-        assert str(watchdog) in events_log.read_text()
-        resume = subprocess.run([sys.executable, "-m", "killswitch", "resume", "--yes", "--json"],
-                                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-        continued = {p["pid"] for p in json.loads(resume.stdout)["continued"]}
-        assert {agent.pid, watchdog} <= continued
+        with serving("--refresh", "0.2"):
+            watchdog_is_held(home, agent, watchdog)
     finally:
-        serve.send_signal(signal.SIGTERM)
-        serve.wait(timeout=20)
         try:
             os.kill(watchdog, signal.SIGKILL)
         except ProcessLookupError:
             pass
 
 
+def watchdog_is_held(home, agent, watchdog: int) -> None:
+    """The stop holds: the watchdog is found and frozen, the agent stays frozen, resume continues both."""
+    assert procfs.read_stat(watchdog)[2] != agent.pid  # not the agent's child: not in its tree
+    stop = subprocess.run([sys.executable, "-m", "killswitch", "stop"], capture_output=True, text=True,
+                          timeout=60)
+    assert stop.returncode == 0, stop.stderr
+    assert wait_state(watchdog, "T") == "T"  # found by what it shares with the agent, and held
+    for _ in range(20):  # the agent stays frozen: nothing continues it any more
+        assert wait_state(agent.pid, "T") == "T"
+    events_log = home.data_dir / "events.jsonl"
+    wait_for(lambda: events_log.exists() and '"stop-escape"' in events_log.read_text(),
+             message="the escape to be recorded")
+    assert str(watchdog) in events_log.read_text()
+    resume = subprocess.run([sys.executable, "-m", "killswitch", "resume", "--yes", "--json"],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    continued = {p["pid"] for p in json.loads(resume.stdout)["continued"]}
+    assert {agent.pid, watchdog} <= continued
+
+
 def test_an_agent_launched_after_the_stop_is_held_by_the_running_engine(home, agents):
     write_config(home, rule_for(agents.marker))
-    serve = subprocess.Popen([sys.executable, "-m", "killswitch", "serve"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)  # the default 10 s refresh: not what holds it
-    try:
-        assert "serving" in serve.stdout.readline()
+    with serving():  # the default 10 s refresh: not what holds it
         assert subprocess.run([sys.executable, "-m", "killswitch", "stop"], capture_output=True,
                               timeout=60).returncode == 0
         late = agents.spawn()
@@ -201,9 +214,6 @@ def test_an_agent_launched_after_the_stop_is_held_by_the_running_engine(home, ag
                                 capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
         assert late.pid in {p["pid"] for p in json.loads(resume.stdout)["continued"]}
         assert wait_state(late.pid, "SR") in ("S", "R")
-    finally:
-        serve.send_signal(signal.SIGTERM)
-        serve.wait(timeout=20)
 
 
 def test_a_flag_removed_by_hand_never_leaves_agents_frozen(home, agents):
@@ -224,10 +234,7 @@ def test_a_flag_removed_by_hand_never_leaves_agents_frozen(home, agents):
 def test_with_an_engine_running_a_removed_flag_or_record_is_caught(home, agents):
     write_config(home, rule_for(agents.marker))
     agent = agents.spawn()
-    serve = subprocess.Popen([sys.executable, "-m", "killswitch", "serve"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-    try:
-        assert "serving" in serve.stdout.readline()
+    with serving():
         assert subprocess.run([sys.executable, "-m", "killswitch", "stop"], capture_output=True,
                               timeout=60).returncode == 0
         assert wait_state(agent.pid, "T") == "T"
@@ -239,9 +246,6 @@ def test_with_an_engine_running_a_removed_flag_or_record_is_caught(home, agents)
         log = home.data_dir / "events.jsonl"
         wait_for(lambda: '"record-restored"' in log.read_text() and '"flag-removed"' in log.read_text(),
                  message="the restored record and the removed flag to be recorded")
-    finally:
-        serve.send_signal(signal.SIGTERM)
-        serve.wait(timeout=20)
 
 
 def test_a_process_holding_the_engine_lock_delays_neither_the_flag_nor_a_resume(home, agents):

@@ -107,7 +107,7 @@ class Runtime:
             self._reconcile(now, mono, out)
         if self._enforce_due is not None and mono >= self._enforce_due:
             self._enforce_due = None
-            self._act("enforce", self.engine.enforce)
+            self._enforce()
         if slow:
             self._refresh_index()
             if self.filer is not None and (self.journal_problem is not None or self.filer.changed()):
@@ -232,7 +232,7 @@ class Runtime:
         self._config_stamp = stamp
         try:
             if self.engine.is_stopped():
-                self._act("enforce", self.engine.enforce)
+                self._enforce()
             else:
                 self.engine.refresh()
             self.config_problem = None
@@ -262,9 +262,10 @@ class Runtime:
             self.offdays.record("stop-escape", now, pid=escaped.pid, name=escaped.name, rule=escaped.rule,
                                 held=[r.pid for r in held])
 
-    def _act(self, what: str, action: Callable[[], StopReport]) -> None:
+    def _enforce(self) -> None:
+        """While stopped: a full scan for anything the stop does not hold yet, reaped off-thread."""
         try:
-            self._reap_later(action())
+            self._reap_later(self.engine.enforce())
         except configmod.ConfigError as exc:
             self.config_problem = str(exc)
 
